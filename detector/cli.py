@@ -1,0 +1,70 @@
+"""Console entry points: tiny Hydra apps. Heavy imports happen inside the task functions."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from detector.errors import DetectorError
+from detector.runtime import PROJECT_ROOT
+
+CONFIG_DIR = str(PROJECT_ROOT / "configs")
+# Groups whose keys pass straight to Ultralytics: any of its keys may be set without a `+`.
+PASSTHROUGH = ("train", "export")
+_PLAIN_KEY = re.compile(rf"^({'|'.join(PASSTHROUGH)})\.[A-Za-z_][\w.]*=")
+
+if not OmegaConf.has_resolver("project_root"):
+    OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+
+
+def passthrough_overrides(args: list[str]) -> list[str]:
+    """Let ``train.lr0=0.01`` work whether or not the key is in the YAML (force-add with ``++``).
+
+    Hydra's struct mode would otherwise demand ``+train.lr0=...``; key validation against
+    Ultralytics' schema still catches typos, with better suggestions than Hydra's.
+    """
+    return [f"++{a}" if _PLAIN_KEY.match(a) else a for a in args]
+
+
+def _run_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def _guarded(task: Callable[[DictConfig, Path], object], cfg: DictConfig) -> object:
+    """Run ``task``; on bad input print the message, remove the empty run folder, exit 2."""
+    run_dir = _run_dir()
+    try:
+        return task(cfg, run_dir)
+    except DetectorError as e:
+        print(f"\nerror: {e}", file=sys.stderr)
+        if run_dir.is_dir() and not (run_dir / "summary.json").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # a folder with no summary must not look like a run
+            if run_dir.parent.is_dir() and not any(run_dir.parent.iterdir()):
+                run_dir.parent.rmdir()
+        sys.exit(2)
+
+
+def _train_task(cfg: DictConfig, run_dir: Path) -> float | None:
+    from detector.train import run
+
+    summary = run(cfg, run_dir)
+    print(run_dir)  # last line: scripts can capture the run folder
+    return summary["metrics"].get("mAP50-95")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def _train_app(cfg: DictConfig) -> float | None:
+    return _guarded(_train_task, cfg)
+
+
+def train() -> None:
+    """``detector-train``: fine-tune a detector (see configs/train.yaml)."""
+    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
+    _train_app()

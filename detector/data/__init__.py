@@ -1,0 +1,1 @@
+"""Dataset reading, checking and staging."""

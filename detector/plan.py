@@ -1,0 +1,126 @@
+"""Resolve a composed config into a training plan, validating everything before heavy work.
+
+Order matters: the cheap checks (config keys, data.yaml, labels) run first, so a typo or a
+broken dataset fails in seconds; the checkpoint is loaded last.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from detector import freeze, keys, weights
+from detector.data import check, spec
+from detector.errors import DetectorError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stage:
+    """One call to ``YOLO.train``."""
+
+    name: str
+    save_dir: Path
+    train: dict[str, Any]  # Ultralytics keys
+    freeze: list[int]
+    init: Path | None  # checkpoint to transfer from; None = random init
+
+
+@dataclass
+class Plan:
+    """Everything a run needs, resolved and validated."""
+
+    run_dir: Path
+    arch: str
+    layout: freeze.Layout
+    pretrained: weights.Pretrained
+    data: spec.DataSpec
+    data_report: check.Report
+    stages: list[Stage]
+    freeze_setting: Any
+    lr_scale: float | None = None  # two-stage: stage-2 lr = stage-1 lr x this
+    warnings: list[str] = field(default_factory=list)
+
+
+def _container(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def _train_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    kwargs = _container(cfg.train) or {}
+    keys.validate("train", kwargs)
+    return kwargs
+
+
+def _stages(
+    cfg: DictConfig, run_dir: Path, kwargs: dict, frozen: list[int], layout, init
+) -> tuple[list, float]:
+    two = _container(cfg.finetune.get("two_stage"))
+    if not two:
+        return [Stage("train", run_dir, kwargs, frozen, init)], None
+    unknown = set(two) - {"epochs", "lr_scale", "freeze", "train"}
+    if unknown:
+        raise DetectorError(
+            f"finetune.two_stage has unknown keys {sorted(unknown)}; use epochs, lr_scale, freeze, train."
+        )
+    total, k = int(kwargs.get("epochs", 100)), int(two.get("epochs", 0))
+    if not 0 < k < total:
+        raise DetectorError(
+            f"finetune.two_stage.epochs={k} must be between 1 and train.epochs-1 ({total - 1})."
+        )
+    extra = two.get("train") or {}
+    keys.validate("finetune.two_stage.train", extra)
+    stage1 = Stage("stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init)
+    stage2 = Stage(
+        "stage2",
+        run_dir,
+        {**kwargs, **extra, "epochs": total - k},
+        freeze.resolve(two.get("freeze", "none"), layout),
+        run_dir / "stage1" / "weights" / "best.pt",
+    )
+    return [stage1, stage2], float(two.get("lr_scale", 0.1))
+
+
+def check_inputs(cfg: DictConfig) -> tuple[dict[str, Any], spec.DataSpec, check.Report]:
+    """The cheap checks (no ultralytics or torch import): train keys, data.yaml and labels.
+
+    Returns:
+        The train kwargs, the parsed dataset and its label report.
+    """
+    kwargs = _train_kwargs(cfg)
+    data = spec.load(cfg.data.yaml)
+    return kwargs, data, check.require_clean(data, allow=list(cfg.data.get("allow") or []))
+
+
+def build(cfg: DictConfig, run_dir: str | Path) -> Plan:
+    """Validate ``cfg`` and resolve it into a :class:`Plan`. Nothing is written.
+
+    Call :func:`check_inputs` first where speed matters: it is repeated here, but fails fast.
+
+    Raises:
+        DetectorError: On any bad input, naming the problem and the fix.
+    """
+    run_dir = Path(run_dir)
+    kwargs, data, report = check_inputs(cfg)
+    layout = freeze.Layout.from_yaml(cfg.model.arch)
+    setting = _container(cfg.finetune.freeze)
+    frozen = freeze.resolve(setting, layout)
+    pre = weights.resolve(cfg.model.weights, cfg.paths.weights_dir, bool(cfg.model.get("require_pretrained")))
+    warnings = []
+    if pre.found:
+        weights.load_checkpoint(pre.path)  # fails now, clearly, if the file is not a checkpoint
+        pre.sha256 = weights.sha256(pre.path)
+    elif pre.requested:
+        warnings.append(weights.missing_banner(pre, cfg.paths.weights_dir))
+        if frozen:
+            warnings.append(
+                f"finetune.freeze={setting} ignored: freezing randomly initialised layers cannot help."
+            )
+            frozen = []
+    stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path)
+    return Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)
