@@ -1,0 +1,70 @@
+"""Every config group option composes, and train keys are checked against Ultralytics' schema."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT, compose, run_cli
+from omegaconf import OmegaConf
+
+from detector import keys
+from detector.errors import DetectorError
+
+GROUPS = ["model", "data", "train", "finetune", "paths", "experiment", "debug"]
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (ROOT / "configs" / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("group", "option"), [(g, o) for g in GROUPS for o in _options(g)], ids=lambda x: str(x)
+)
+def test_every_option_composes(group, option):
+    extra = ["data.yaml=/tmp/x/data.yaml"] if (group, option) == ("data", "custom") else []
+    cfg = compose(f"{group}={option}", *extra)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved["model"]["arch"].endswith(".yaml")
+    assert set(resolved["finetune"]) >= {"freeze", "two_stage"}
+
+
+def test_defaults_are_yolo26n_on_the_sample():
+    cfg = compose()
+    assert (cfg.model.arch, cfg.model.weights) == ("yolo26n.yaml", "yolo26n.pt")
+    assert cfg.data.yaml == str(ROOT / "datasets" / "sample" / "data.yaml")
+
+
+def test_model_keys_override_independently():
+    cfg = compose("model=yolo26s", "model.weights=/some/where.pt")
+    assert (cfg.model.arch, cfg.model.weights) == ("yolo26s.yaml", "/some/where.pt")
+
+
+def test_undeclared_ultralytics_key_needs_no_plus():
+    cfg = compose("train.lr0=0.003", "train.epochs=2")
+    assert cfg.train.lr0 == 0.003 and cfg.train.epochs == 2
+
+
+def test_valid_keys_pass():
+    keys.validate("train", ["epochs", "imgsz", "lr0", "mosaic", "close_mosaic", "optimizer"])
+
+
+def test_typo_gets_close_match():
+    with pytest.raises(DetectorError, match=r"train\.lr00: not an Ultralytics key \(did you mean train\.lr0"):
+        keys.validate("train", ["epochs", "lr00"])
+
+
+def test_reserved_key_points_to_the_right_group():
+    with pytest.raises(DetectorError, match=r"train\.freeze: not set here; use finetune\.freeze"):
+        keys.validate("train", ["freeze"])
+
+
+def test_cli_typo_fails_fast_without_a_run_folder(tmp_path):
+    res = run_cli("train.imgsze=64", f"paths.runs_dir={tmp_path}")
+    assert res.returncode == 2
+    assert "train.imgsze" in res.stderr and "did you mean train.imgsz" in res.stderr
+    assert not any(tmp_path.iterdir()), "a failed run must not leave a folder that looks like a run"
+
+
+def test_unknown_model_option_is_refused(tmp_path):
+    res = run_cli("model=yolo99", f"paths.runs_dir={tmp_path}")
+    assert res.returncode != 0
+    assert "model/yolo99" in res.stderr and "yolo26n" in res.stderr  # Hydra lists the options

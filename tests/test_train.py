@@ -1,0 +1,124 @@
+"""Real (tiny) fine-tunes on CPU: transfer learning, freezing, two-stage, read-only data, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import SHARED_WEIGHTS, compose, run_cli, tree_hash
+
+from detector import train
+from detector.weights import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path).state_dict()
+
+
+def _layer(key: str) -> int:
+    return int(key.split(".")[1])
+
+
+def test_frozen_backbone_is_untouched_and_head_learns(tiny_ckpt, sample_copy, tmp_path):
+    before = tree_hash(sample_copy.parent)
+    cfg = compose(
+        "debug=smoke", "data=custom", f"data.yaml={sample_copy}", f"model.weights={tiny_ckpt}",
+        "finetune=backbone", "train.epochs=2",
+    )  # fmt: skip
+    summary = train.run(cfg, tmp_path / "run")
+
+    src, out = _state(tiny_ckpt), _state(Path(summary["weights"]["last"]))
+    backbone = [k for k in src if _layer(k) <= 10]
+    head = [k for k in src if _layer(k) == 23 and src[k].is_floating_point()]
+    assert backbone and head
+    assert all(torch.equal(src[k], out[k]) for k in backbone), "a frozen backbone tensor changed"
+    assert any(not torch.equal(src[k], out[k]) for k in head), "the head did not train"
+
+    pre = summary["pretrained_source"]
+    assert summary["pretrained"] is True and pre["source"] == "explicit path"
+    assert pre["tensors_transferred"] == pre["tensors_total"] == len(src)  # same arch, same classes: all of them
+    assert summary["freeze"]["layers"] == list(range(11))
+    assert summary["freeze"]["frozen_params"] > 0 and summary["freeze"]["trainable_params"] > 0
+    assert set(summary["metrics"]) == {"precision", "recall", "mAP50", "mAP50-95"}
+    assert summary["versions"]["ultralytics"] and summary["wall_time_s"] > 0
+    assert tree_hash(sample_copy.parent) == before, "training wrote into the dataset folder"
+    assert (tmp_path / "run" / "data" / "labels" / "train.cache").exists()  # the cache went to the run
+
+
+def test_two_stage_is_one_run_with_lower_lr(tiny_ckpt, sample_copy, tmp_path):
+    cfg = compose(
+        "debug=smoke", "data=custom", f"data.yaml={sample_copy}", f"model.weights={tiny_ckpt}",
+        "finetune=two_stage", "train.epochs=2", "finetune.two_stage.epochs=1",
+    )  # fmt: skip
+    summary = train.run(cfg, tmp_path / "run")
+    s1, s2 = summary["stages"]
+    assert (s1["freeze"], s2["freeze"]) == (list(range(11)), [])
+    assert s1["train"]["epochs"] + s2["train"]["epochs"] == 2
+    assert s2["optimizer"] == s1["optimizer"] and s2["lr0"] == pytest.approx(s1["lr0"] * 0.1)
+    assert s2["frozen_params"] == 0 and s2["tensors_transferred"] == s2["tensors_total"]
+    assert (tmp_path / "run" / "stage1" / "weights" / "best.pt").exists()
+    assert Path(summary["weights"]["best"]).exists()
+
+
+@pytest.mark.skipif(not (SHARED_WEIGHTS / "yolo11n-seg.pt").exists(), reason="shared COCO checkpoint absent")
+def test_coco_segmentation_checkpoint_into_one_class_detector(sample_copy, tmp_path):
+    cfg = compose("debug=smoke", "data=custom", f"data.yaml={sample_copy}", "model=yolo11n_coco_seg")
+    summary = train.run(cfg, tmp_path / "run")
+    pre = summary["pretrained_source"]
+    # 499 detector tensors; the 6 that differ are the class-score convs sized for 80 classes (Ultralytics
+    # logs "Transferred 493/499 items" for the same case).
+    assert (pre["tensors_transferred"], pre["tensors_total"]) == (493, 499)
+
+
+def test_offline_quickstart_prints_run_folder_last(tmp_path):
+    res = run_cli("debug=smoke", f"paths.runs_dir={tmp_path}", env={"YOLO_OFFLINE": "true"}, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    run_dir = Path(res.stdout.strip().splitlines()[-1])
+    assert run_dir.parent.parent == tmp_path
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["pretrained"] is False and summary["pretrained_source"]["source"] == "missing"
+    assert "PRETRAINED CHECKPOINT NOT FOUND: yolo26n.pt" in res.stdout + res.stderr
+    assert (run_dir / ".hydra" / "config.yaml").exists() and (run_dir / "weights" / "best.pt").exists()
+    assert (run_dir / "results.csv").exists()
+
+
+def _break_names(data: Path) -> None:
+    lab = sorted((data.parent / "labels" / "train").iterdir())[0]
+    lab.write_text("4 0.5 0.5 0.2 0.2\n")
+
+
+def _empty_val(data: Path) -> None:
+    for f in (data.parent / "images" / "val").iterdir():
+        f.unlink()
+
+
+BAD = {
+    "missing data.yaml": (["data.yaml=/nonexistent/data.yaml"], None, "data.yaml not found"),
+    "split without images": ([], _empty_val, "the val split"),
+    "names vs class ids": ([], _break_names, "class id 4 but data.yaml names only 1 classes"),
+    "unknown model arch": (["model.arch=yolo99q.yaml"], None, "Unknown model architecture 'yolo99q.yaml'"),
+    "not a checkpoint": (["model.weights={bogus}"], None, "is not a loadable Ultralytics checkpoint"),
+    "freeze beyond depth": (["finetune.freeze=[0,1,99]"], None, r"finetune.freeze lists layer(s) [99]"),
+    "missing explicit checkpoint": (["model.weights=/no/such/best.pt"], None, "Checkpoint not found"),
+    "pretrained required": (["model.require_pretrained=true"], None, "yolo26n.pt is not available offline"),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_bad_input_fails_clearly_before_training(case, sample_copy, tmp_path):
+    args, mutate, message = BAD[case]
+    if mutate:
+        mutate(sample_copy)
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_text("not a checkpoint")
+    runs = tmp_path / "runs"
+    args = [a.format(bogus=bogus) for a in args]
+    res = run_cli("data=custom", f"data.yaml={sample_copy}", f"paths.runs_dir={runs}", *args, timeout=120)
+    assert res.returncode == 2, res.stdout[-1500:] + res.stderr[-1500:]
+    assert message in res.stderr
+    assert "Starting training" not in res.stdout + res.stderr
+    assert not runs.exists() or not any(runs.rglob("*")), "a failed run left a folder"
