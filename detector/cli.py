@@ -17,8 +17,8 @@ from detector.runtime import PROJECT_ROOT
 
 CONFIG_DIR = str(PROJECT_ROOT / "configs")
 # Groups whose keys pass straight to Ultralytics: any of its keys may be set without a `+`.
-PASSTHROUGH = ("train", "export")
-_PLAIN_KEY = re.compile(rf"^({'|'.join(PASSTHROUGH)})\.[A-Za-z_][\w.]*=")
+PASSTHROUGH = ("train", "export", "finetune.train", "finetune.two_stage.train")
+_PLAIN_KEY = re.compile(rf"^({'|'.join(map(re.escape, PASSTHROUGH))})\.[A-Za-z_]\w*=")
 
 if not OmegaConf.has_resolver("project_root"):
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))

@@ -52,9 +52,12 @@ def _container(node: Any) -> Any:
 
 
 def _train_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """The recipe's Ultralytics keys (``finetune.train``) overridden by the ``train`` group."""
+    recipe = _container(cfg.finetune.get("train")) or {}
+    keys.validate("finetune.train", recipe)
     kwargs = _container(cfg.train) or {}
     keys.validate("train", kwargs)
-    return kwargs
+    return {**recipe, **kwargs}
 
 
 def _stages(

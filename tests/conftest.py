@@ -83,6 +83,13 @@ def tiny_ckpt(tmp_path_factory) -> Path:
     shutil.copytree(SAMPLE, data)
     model = YOLO("yolo26n.yaml")
     model.train(
-        data=str(data / "data.yaml"), epochs=1, imgsz=64, batch=16, project=str(work), name="t", plots=False, val=False
+        data=str(data / "data.yaml"),
+        epochs=1,
+        imgsz=64,
+        batch=16,
+        project=str(work),
+        name="t",
+        plots=False,
+        val=False,
     )
     return work / "t" / "weights" / "last.pt"

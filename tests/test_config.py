@@ -68,3 +68,18 @@ def test_unknown_model_option_is_refused(tmp_path):
     res = run_cli("model=yolo99", f"paths.runs_dir={tmp_path}")
     assert res.returncode != 0
     assert "model/yolo99" in res.stderr and "yolo26n" in res.stderr  # Hydra lists the options
+
+
+def test_recipe_keys_yield_to_train_keys():
+    from detector.plan import check_inputs
+
+    cfg = compose("finetune.train.lr0=0.005", "finetune.train.warmup_epochs=1", "train.lr0=0.001")
+    kwargs, _, _ = check_inputs(cfg)
+    assert kwargs["lr0"] == 0.001 and kwargs["warmup_epochs"] == 1
+
+
+def test_recipe_typo_is_caught():
+    from detector.plan import check_inputs
+
+    with pytest.raises(DetectorError, match=r"finetune\.train\.warmup_epoch: not an Ultralytics key"):
+        check_inputs(compose("finetune.train.warmup_epoch=1"))

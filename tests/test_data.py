@@ -45,7 +45,9 @@ def test_class_id_beyond_names_names_file_and_line(sample_copy):
     lines = lab.read_text().splitlines()
     lines.insert(1, "3 0.5 0.5 0.1 0.1")
     lab.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DetectorError, match=rf"class-out-of-range: {lab}:2: class id 3 but data.yaml names only 1"):
+    with pytest.raises(
+        DetectorError, match=rf"class-out-of-range: {lab}:2: class id 3 but data.yaml names only 1"
+    ):
         check.require_clean(spec.load(sample_copy))
 
 
@@ -67,5 +69,7 @@ def test_stage_is_symlinks_and_mirrors_labels(sample_copy, tmp_path):
     imgs = list((staged.parent / "images" / "train").iterdir())
     assert len(imgs) == 64 and all(os.path.islink(p) for p in imgs)
     labels = list((staged.parent / "labels" / "train").iterdir())
-    assert len(labels) == 64 and all(p.resolve().parent == sample_copy.parent / "labels" / "train" for p in labels)
+    assert len(labels) == 64 and all(
+        p.resolve().parent == sample_copy.parent / "labels" / "train" for p in labels
+    )
     assert tree_hash(sample_copy.parent) == before

@@ -40,7 +40,9 @@ def test_frozen_backbone_is_untouched_and_head_learns(tiny_ckpt, sample_copy, tm
 
     pre = summary["pretrained_source"]
     assert summary["pretrained"] is True and pre["source"] == "explicit path"
-    assert pre["tensors_transferred"] == pre["tensors_total"] == len(src)  # same arch, same classes: all of them
+    assert (
+        pre["tensors_transferred"] == pre["tensors_total"] == len(src)
+    )  # same arch, same classes: all of them
     assert summary["freeze"]["layers"] == list(range(11))
     assert summary["freeze"]["frozen_params"] > 0 and summary["freeze"]["trainable_params"] > 0
     assert set(summary["metrics"]) == {"precision", "recall", "mAP50", "mAP50-95"}

@@ -30,7 +30,9 @@ def test_missing_offline_falls_back_with_banner(tmp_path, monkeypatch):
 
 
 def test_require_pretrained_turns_it_into_an_error(tmp_path):
-    with pytest.raises(DetectorError, match=rf"yolo26x.pt is not available offline. Put yolo26x.pt in {tmp_path}"):
+    with pytest.raises(
+        DetectorError, match=rf"yolo26x.pt is not available offline. Put yolo26x.pt in {tmp_path}"
+    ):
         weights.resolve("yolo26x.pt", tmp_path, require=True)
 
 
