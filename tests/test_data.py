@@ -22,14 +22,14 @@ def test_sample_parses():
 
 
 def test_missing_yaml(tmp_path):
-    with pytest.raises(DetectorError, match="data.yaml not found"):
+    with pytest.raises(DetectorError, match=r"data\.yaml not found"):
         spec.load(tmp_path / "data.yaml")
 
 
 def test_split_without_images(sample_copy):
     for f in (sample_copy.parent / "images" / "val").iterdir():
         f.unlink()
-    with pytest.raises(DetectorError, match="the val split .* holds no images"):
+    with pytest.raises(DetectorError, match=r"the val split .* holds no images"):
         spec.load(sample_copy)
 
 

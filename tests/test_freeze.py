@@ -40,5 +40,5 @@ def test_index_beyond_depth():
 
 
 def test_unknown_arch():
-    with pytest.raises(DetectorError, match="Unknown model architecture 'yolo99z.yaml'"):
+    with pytest.raises(DetectorError, match=r"Unknown model architecture 'yolo99z\.yaml'"):
         freeze.Layout.from_yaml("yolo99z.yaml")
