@@ -52,9 +52,12 @@ def _guarded(task: Callable[[DictConfig, Path], object], cfg: DictConfig) -> obj
 
 
 def _train_task(cfg: DictConfig, run_dir: Path) -> float | None:
+    from detector import tracking
     from detector.train import run
 
-    summary = run(cfg, run_dir)
+    with tracking.session(cfg, run_dir) as tracker:  # one W&B run (logger=wandb), failed if this raises
+        summary = run(cfg, run_dir, callbacks=tracker.callbacks)
+        tracker.record_training(summary)
     print(run_dir)  # last line: scripts can capture the run folder
     return summary["metrics"].get("mAP50-95")
 
