@@ -53,14 +53,14 @@ def compose(*overrides: str):
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``detector-train`` in a fresh interpreter, as a user would."""
+    """Run ``detector-train`` in a fresh interpreter, as a user would. An ``env`` value of None unsets it."""
     code = "import sys; from detector.cli import train; sys.argv[0] = 'detector-train'; train()"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None},
         cwd=ROOT,
     )
 

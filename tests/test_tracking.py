@@ -1,0 +1,256 @@
+"""W&B tracking, offline, on real runs: what a run records, failures, and W&B never breaking training.
+
+Offline runs are read back with wandb's own protobuf schema (tests/wandb_records.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import wandb
+from conftest import ROOT, compose, run_cli
+from wandb_records import OfflineRun, offline_runs
+
+from detector import runtime, tracking, tracking_setup, train
+from detector.errors import DetectorError
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """W&B offline, with its own caches in tmp_path: nothing of these tests lands in ~."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for var, sub in (("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config")):
+        monkeypatch.setenv(var, str(tmp_path / "wandb-home" / sub))
+    monkeypatch.delenv("WANDB_DATA_DIR", raising=False)
+    return tmp_path
+
+
+def _only_run(root: Path) -> OfflineRun:
+    """The one offline run under ``root``, read once wandb has flushed and closed it."""
+    wandb.teardown()  # finish() returns before wandb-core has closed the file; in a CLI run, exit does this
+    (folder,) = offline_runs(root)
+    return OfflineRun.load(folder)
+
+
+def _tracking_warnings(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "detector.tracking" and r.levelno >= logging.WARNING
+    ]
+
+
+def test_logger_group_defaults_to_none_and_wandb_composes():
+    assert compose().logger.backend == "none"
+    lg = compose("logger=wandb", "logger.tags=[a,b]").logger
+    assert (lg.backend, lg.project, lg.mode, list(lg.tags)) == ("wandb", "detector", None, ["a", "b"])
+
+
+def test_mode_is_offline_unless_online_was_asked_for(monkeypatch, tmp_path):
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))  # wandb's own .netrc lookup reads this file
+    for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    assert tracking_setup.resolve_mode(None) == "offline"
+    (tmp_path / "netrc").write_text(f"machine api.wandb.ai\n  login user\n  password {'a' * 40}\n")
+    assert tracking_setup.resolve_mode(None) == "online"  # logged in with `wandb login`
+    (tmp_path / "netrc").unlink()
+    monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
+    assert tracking_setup.resolve_mode(None) == "online"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert tracking_setup.resolve_mode(None) == "offline"  # the user's WANDB_MODE beats the key
+    assert tracking_setup.resolve_mode("online") == "online"  # and logger.mode beats both
+    with pytest.raises(DetectorError, match=r"logger\.mode='onlin'"):
+        tracking_setup.resolve_mode("onlin")
+
+
+def test_missing_wandb_package_warns_once_and_tracks_nothing(monkeypatch, caplog, tmp_path):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` now raises ImportError
+    cfg = compose("logger=wandb", f"paths.runs_dir={tmp_path}")
+    with tracking.session(cfg, tmp_path / "run") as tracker:
+        assert tracker.callbacks == {} and not tracker.active
+        tracker.record_training({})  # every call is a no-op; none raises or warns again
+        assert tracker.log_artifact(tmp_path, name="x", type="model") is None
+    (msg,) = _tracking_warnings(caplog)
+    assert "wandb is not installed" in msg and "Training goes on" in msg
+
+
+def test_artifacts_logged_after_training_join_the_same_run(offline):
+    """The hook for later steps (exports): files and folders become artifacts of this run."""
+    run_dir = offline / "run"
+    (run_dir / "export" / "model_openvino").mkdir(parents=True)
+    (run_dir / "export" / "model.onnx").write_bytes(b"onnx")
+    (run_dir / "export" / "model_openvino" / "model.xml").write_text("<xml/>")
+    cfg = compose("logger=wandb", f"paths.runs_dir={offline}")
+    with tracking.session(cfg, run_dir) as tracker:
+        art = tracker.log_artifact(
+            [run_dir / "export" / "model.onnx", run_dir / "export" / "model_openvino"],
+            name="sample yolo26n/export",
+            type="exported-model",
+            metadata={"format": "onnx"},
+        )
+        assert art is not None
+    rec = _only_run(offline)
+    exported = rec.artifact("exported-model")
+    assert exported.name == "sample-yolo26n-export"
+    assert sorted(e.path for e in exported.manifest.contents) == ["model.onnx", "model_openvino/model.xml"]
+    assert json.loads(exported.metadata) == {"format": "onnx"} and rec.exit_code == 0
+
+
+@pytest.mark.slow
+def test_wandb_run_records_the_whole_run(tmp_path):
+    """A real CLI run, offline, as a user would start it; Ultralytics' own W&B switch is even on."""
+    home, yolo_dir, runs = tmp_path / "home", tmp_path / "yolo", tmp_path / "runs"
+    settings_file = yolo_dir / "Ultralytics" / "settings.json"
+    home.mkdir(), settings_file.parent.mkdir(parents=True)
+    settings = json.loads((runtime.yolo_config_dir() / "Ultralytics" / "settings.json").read_text())
+    settings_file.write_text(json.dumps({**settings, "wandb": True}))  # as after `yolo settings wandb=True`
+    root_wandb = sorted(ROOT.glob("wandb/*"))  # wandb's default folder, in the working directory
+    env = {
+        "WANDB_MODE": "offline",
+        "HOME": str(home),
+        "YOLO_CONFIG_DIR": str(yolo_dir),
+        "PYTEST_CURRENT_TEST": None,  # Ultralytics skips its W&B callback under pytest: behave as for a user
+        "WANDB_DATA_DIR": None,
+        "WANDB_CACHE_DIR": None,
+        "WANDB_CONFIG_DIR": None,
+    }
+    res = run_cli(
+        "debug=smoke", "logger=wandb", f"paths.runs_dir={runs}", "train.epochs=2", "train.plots=true",
+        "logger.table_conf=0.001", "logger.tags=[smoke]", env=env, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    run_dir = Path(res.stdout.strip().splitlines()[-1])  # still the last line
+    assert "W&B tracking is off" not in res.stdout + res.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+
+    # Exactly one W&B run, ours, inside the run folder; Ultralytics' callback did not open a second.
+    (folder,) = offline_runs(tmp_path)
+    assert folder.parent == run_dir / "wandb" and sorted(ROOT.glob("wandb/*")) == root_wandb
+    assert json.loads(settings_file.read_text())["wandb"] is False
+    assert not [p for p in home.rglob("*") if "ultralytics" in p.name.lower()], "Ultralytics wrote into ~"
+
+    rec = OfflineRun.load(folder)
+    assert rec.exit_code == 0
+    assert rec.run.display_name == str(run_dir.relative_to(runs)) and list(rec.run.tags) == ["smoke"]
+    # The config, nested as Hydra composed it, plus the resolved facts.
+    assert rec.config["train"] == {"epochs": 2, "imgsz": 64, "batch": 8, "plots": True}
+    assert rec.config["model"]["name"] == "yolo26n" and rec.config["logger"]["backend"] == "wandb"
+    facts = rec.config["resolved"]
+    assert facts["pretrained_source"] == summary["pretrained_source"]
+    assert facts["freeze"] == summary["freeze"] and "trainable_params" in facts["freeze"]
+    assert "fingerprint" in facts["data"] and facts["data"]["counts"] == summary["data"]["counts"]
+    # One history row per epoch, the epoch as the step, with train losses and val metrics.
+    rows = [h for h in rec.history if "epoch" in h]
+    assert [(h["_step"], h["epoch"]) for h in rows] == [(1, 1), (2, 2)]
+    assert all(
+        {"metrics/mAP50-95(B)", "metrics/mAP50(B)", "train/box_loss", "val/box_loss"} <= set(h) for h in rows
+    )
+    # Final metrics (those of best.pt) in the summary.
+    for k, v in summary["metrics"].items():
+        assert rec.summary[f"final/{k}"] == pytest.approx(v)
+    assert rec.summary["trainable_params"] == summary["freeze"]["trainable_params"]
+    # Ultralytics' validation plots.
+    assert {"plots/BoxPR_curve/_type", "plots/confusion_matrix/_type"} <= set(rec.summary)
+    # The predictions table: 16 val images with ground-truth and predicted boxes as W&B overlays.
+    assert rec.summary["val/predictions/_type"] == "table-file" and rec.summary["val/predictions/nrows"] == 16
+    (entry,) = [
+        e for e in rec.artifact("run_table").manifest.contents if e.path.endswith("predictions.table.json")
+    ]
+    assert Path(entry.local_path).is_relative_to(run_dir / "wandb"), "staged outside the run folder"
+    table = json.loads(Path(entry.local_path).read_text())
+    assert table["columns"] == ["file", "image", "ground_truth", "predicted"] and len(table["data"]) == 16
+    boxes = [row[1]["boxes"] for row in table["data"]]
+    assert sum(row[2] for row in table["data"]) == sum(len(b["ground_truth"]) for b in boxes) > 0
+    gt = boxes[0]["ground_truth"][0]
+    assert set(gt["position"]) == {"middle", "width", "height"} and gt["class_id"] == 0
+    preds = [p for b in boxes for p in b["predictions"]]
+    assert preds and all(0.001 <= p["scores"]["conf"] <= 1 for p in preds)
+    # The best weights as a model artifact, referenced in place, with the facts as metadata.
+    model = rec.artifact("model")
+    assert model.name == "smoke_sample_yolo26n-model"
+    assert [(e.path, e.local_path) for e in model.manifest.contents] == [
+        ("best.pt", summary["weights"]["best"])
+    ]
+    assert json.loads(model.metadata)["metrics"] == summary["metrics"]
+
+
+class _Boom(RuntimeError):
+    pass
+
+
+def _raise(trainer):
+    raise _Boom("injected failure after the first batch")
+
+
+def _sigterm(trainer):
+    os.kill(os.getpid(), signal.SIGTERM)  # as `kill <pid>` or a scheduler's time limit would
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("how", "callback", "error", "code"), [("raise", _raise, _Boom, 1), ("kill", _sigterm, SystemExit, 143)]
+)
+def test_a_run_that_dies_mid_training_is_marked_failed(offline, how, callback, error, code):
+    cfg = compose("debug=smoke", "logger=wandb", f"paths.runs_dir={offline}", "logger.table_images=0")
+    run_dir = offline / "run"
+    with pytest.raises(error), tracking.session(cfg, run_dir) as tracker:
+        train.run(cfg, run_dir, callbacks={**tracker.callbacks, "on_train_batch_end": callback})
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the session put the default back
+    rec = _only_run(offline)
+    assert rec.exit_code == code  # W&B shows a non-zero exit code as "failed"
+    assert rec.summary["error"].startswith(error.__name__)
+    assert not (run_dir / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_logger_none_creates_no_wandb_folder(offline):
+    before = sorted(ROOT.glob("wandb"))
+    cfg = compose("debug=smoke", f"paths.runs_dir={offline}")
+    run_dir = offline / "run"
+    with tracking.session(cfg, run_dir) as tracker:
+        assert tracker.callbacks == {}
+        tracker.record_training(train.run(cfg, run_dir, callbacks=tracker.callbacks))
+    assert (run_dir / "summary.json").exists()
+    assert not [p for p in offline.rglob("*wandb*") if p.name != "wandb-home"]
+    assert sorted(ROOT.glob("wandb")) == before
+
+
+@pytest.mark.slow
+def test_unwritable_wandb_dir_lets_training_finish_with_one_warning(offline, caplog):
+    (offline / "a_file").write_text("W&B cannot make a folder inside a file, not even as root")
+    cfg = compose(
+        "debug=smoke", "logger=wandb", f"paths.runs_dir={offline}", f"logger.dir={offline}/a_file/wb"
+    )
+    run_dir = offline / "run"
+    with tracking.session(cfg, run_dir) as tracker:
+        summary = train.run(cfg, run_dir, callbacks=tracker.callbacks)
+        tracker.record_training(summary)
+    assert summary["status"] == "complete" and (run_dir / "weights" / "best.pt").exists()
+    (msg,) = _tracking_warnings(caplog)
+    assert "cannot write W&B files under" in msg and "a_file/wb" in msg and "logger.dir" in msg
+    assert offline_runs(offline, Path("/tmp/wandb")) == [], "wandb fell back to another folder"
+
+
+@pytest.mark.slow
+def test_multirun_jobs_share_one_wandb_group(tmp_path):
+    runs = tmp_path / "runs"
+    res = run_cli(
+        "-m", "debug=smoke", "logger=wandb", f"paths.runs_dir={runs}", "logger.table_images=0",
+        "train.lr0=0.001,0.002", env={"WANDB_MODE": "offline", "WANDB_DATA_DIR": None}, timeout=400,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    folders = offline_runs(runs)
+    assert len(folders) == 2
+    recs = [OfflineRun.load(f) for f in folders]
+    (sweep,) = (runs / "multirun" / "smoke_sample_yolo26n").iterdir()
+    assert {r.run.run_group for r in recs} == {str(sweep.relative_to(runs))}
+    assert len({r.run.run_id for r in recs}) == 2 and sorted(r.config["train"]["lr0"] for r in recs) == [
+        0.001,
+        0.002,
+    ]
