@@ -61,8 +61,9 @@ def _train_kwargs(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _stages(
-    cfg: DictConfig, run_dir: Path, kwargs: dict, frozen: list[int], layout, init
-) -> tuple[list, float]:
+    cfg: DictConfig, run_dir: Path, kwargs: dict, frozen: list[int], layout: freeze.Layout, init: Path | None
+) -> tuple[list[Stage], float | None]:
+    """One stage, or two for ``finetune.two_stage``; also returns stage 2's lr scale."""
     two = _container(cfg.finetune.get("two_stage"))
     if not two:
         return [Stage("train", run_dir, kwargs, frozen, init)], None

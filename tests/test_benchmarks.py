@@ -11,13 +11,17 @@ from conftest import ROOT, SHARED_WEIGHTS
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (SHARED_WEIGHTS / "yolo11n-seg.pt").exists(), reason="shared COCO checkpoint absent"),
+    pytest.mark.skipif(
+        not (SHARED_WEIGHTS / "yolo11n-seg.pt").exists(), reason="shared COCO checkpoint absent"
+    ),
 ]
 TINY = ["--n-train", "16", "--imgsz", "64"]
 
 
 def _run(script: str, *args: str) -> None:
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr[-3000:]
 
 
