@@ -304,3 +304,10 @@ def test_run_summary_records_the_fingerprint(sample_copy, tmp_path):
     assert summary["data"]["fingerprint"] == fingerprint(sample_copy)
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert saved["data"]["fingerprint"] == summary["data"]["fingerprint"]
+
+
+def test_relative_yaml_path_resolves_from_its_own_folder(ds, monkeypatch):
+    monkeypatch.chdir(ds.parent.parent)
+    s = spec.load(Path(ds.parent.name) / "data.yaml")
+    assert s.root == ds.parent and len(s.splits["train"]) == 8
+    assert main(["check", ds.parent.name]) == 0  # a folder holding data.yaml works too

@@ -169,9 +169,9 @@ def load(yaml_path: str | Path, strict: bool = True) -> DataSpec:
     """
     yaml_path = find_yaml(yaml_path)
     raw, lines = _read(yaml_path)
-    root = Path(raw.get("path") or yaml_path.parent).expanduser()
-    if not root.is_absolute():
-        root = (yaml_path.parent / root).resolve()
+    # `path:` (when relative: from the YAML's folder), else the YAML's folder. Resolving the
+    # folder first matters: `sub/data.yaml` must not give root `sub/sub`.
+    root = (yaml_path.parent.resolve() / Path(str(raw.get("path") or ".")).expanduser()).resolve()
     spec = DataSpec(yaml_path=yaml_path.resolve(), root=root, names=_parse_names(raw, yaml_path), raw=raw)
 
     def fail(code: str, split: str, message: str) -> None:
