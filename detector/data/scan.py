@@ -28,12 +28,15 @@ def scan(spec: DataSpec, decode: bool = True) -> list[Item]:
         One :class:`Item` per image, in split order then path order.
     """
 
-    def one(job: tuple[str, Path]) -> Item:
-        split, image = job
-        lab = label_path(image)
-        return Item(split, image, lab, images.inspect(image, decode), labels.read(lab, spec.nc))
-
-    return images.parallel_map(one, [(s, p) for s, paths in spec.splits.items() for p in paths])
+    jobs = [(split, image) for split, paths in spec.splits.items() for image in paths]
+    # Threads for images (file reads, hashing and Pillow release the GIL); labels are pure
+    # Python parsing, faster on one thread.
+    infos = images.parallel_map(lambda image: images.inspect(image, decode), [image for _, image in jobs])
+    return [
+        Item(split, image, lab, info, labels.read(lab, spec.nc))
+        for (split, image), info in zip(jobs, infos, strict=True)
+        for lab in [label_path(image)]
+    ]
 
 
 def orphan_labels(items: list[Item]) -> list[Path]:
