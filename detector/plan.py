@@ -115,7 +115,7 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Plan:
     setting = _container(cfg.finetune.freeze)
     frozen = freeze.resolve(setting, layout)
     pre = weights.resolve(cfg.model.weights, cfg.paths.weights_dir, bool(cfg.model.get("require_pretrained")))
-    warnings = []
+    warnings = [f"data: {w}" for w in report.summary_lines("warning")]
     if pre.found:
         weights.load_checkpoint(pre.path)  # fails now, clearly, if the file is not a checkpoint
         pre.sha256 = weights.sha256(pre.path)
