@@ -61,8 +61,9 @@ def _train_kwargs(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _stages(
-    cfg: DictConfig, run_dir: Path, kwargs: dict, frozen: list[int], layout, init
-) -> tuple[list, float]:
+    cfg: DictConfig, run_dir: Path, kwargs: dict, frozen: list[int], layout: freeze.Layout, init: Path | None
+) -> tuple[list[Stage], float | None]:
+    """One stage, or two for ``finetune.two_stage``; also returns stage 2's lr scale."""
     two = _container(cfg.finetune.get("two_stage"))
     if not two:
         return [Stage("train", run_dir, kwargs, frozen, init)], None
@@ -114,7 +115,7 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Plan:
     setting = _container(cfg.finetune.freeze)
     frozen = freeze.resolve(setting, layout)
     pre = weights.resolve(cfg.model.weights, cfg.paths.weights_dir, bool(cfg.model.get("require_pretrained")))
-    warnings = []
+    warnings = [f"data: {w}" for w in report.summary_lines("warning")]
     if pre.found:
         weights.load_checkpoint(pre.path)  # fails now, clearly, if the file is not a checkpoint
         pre.sha256 = weights.sha256(pre.path)

@@ -168,6 +168,7 @@ def run(cfg: DictConfig, run_dir: str | Path, callbacks: dict | None = None) -> 
             "yaml": str(plan.data.yaml_path),
             "names": plan.data.names,
             "counts": plan.data_report.counts,
+            "fingerprint": plan.data_report.fingerprint,  # content hash: detector-data fingerprint
         },
         "stages": stages,
         "warnings": plan.warnings,

@@ -1,0 +1,120 @@
+"""Training speed, each figure a ratio against a baseline measured in the same run.
+
+- wrapper overhead: seconds per epoch of ``detector-train`` against plain ``yolo train`` with the
+  same effective arguments, data and seed (target: ratio plain/ours >= 0.97);
+- frozen-backbone speed-up: ``finetune=backbone`` against ``finetune=none``;
+- data loading: ``cache=ram`` against disk, and 2 dataloader workers against the 0 that
+  Ultralytics forces on CPU (trainer.py sets ``workers = 0``; a callback lifts it afterwards).
+
+Seconds per epoch are the median of Ultralytics' per-epoch times (results.csv) after the first.
+
+    python scripts/bench_train.py                  # solar subset of 200 images, 320 px, 4 epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchlib import COCO_SEG, DATASETS, ROOT, env, epoch_seconds, run_detector, run_plain, save, subset
+
+# Plain Ultralytics with workers forced back up after the trainer set them to 0 on CPU.
+_WORKERS = """
+import sys
+from ultralytics import YOLO
+data, imgsz, epochs, workers, project, name, ckpt = sys.argv[1:8]
+m = YOLO("yolo11n.yaml")
+m.add_callback("on_pretrain_routine_start", lambda tr: setattr(tr.args, "workers", int(workers)))
+m.train(data=data, imgsz=int(imgsz), epochs=int(epochs), pretrained=ckpt, seed=0, val=False, plots=False,
+        project=project, name=name, exist_ok=True)
+"""
+
+
+def _plain_workers(workers: int, data: Path, args, out: Path) -> Path:
+    argv = [
+        str(data),
+        str(args.imgsz),
+        str(args.epochs),
+        str(workers),
+        str(out.parent),
+        out.name,
+        str(COCO_SEG),
+    ]
+    subprocess.run(
+        [sys.executable, "-c", _WORKERS, *argv], check=True, capture_output=True, env=env(), cwd=ROOT
+    )
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="solar", choices=sorted(DATASETS))
+    p.add_argument("--n-train", type=int, default=200)
+    p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "train.json")
+    args = p.parse_args()
+    work = ROOT / "benchmarks" / "tmp"
+    data = subset(args.dataset, args.n_train, 0, work / "data")
+    runs = work / "runs"
+    tag = time.time_ns()
+    common = {"imgsz": args.imgsz, "epochs": args.epochs, "seed": 0, "val": False, "plots": False}
+    ours_base = ["data=custom", f"data.yaml={data}", "model=yolo11n_coco_seg", "name=bench_train"]
+    ours_base += [f"train.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in common.items()]
+
+    def ours(*extra: str) -> float:
+        return epoch_seconds(run_detector([*ours_base, *extra], runs)[0])
+
+    plain = {"model": "yolo11n.yaml", "pretrained": COCO_SEG, "data": data, **common}
+    s = {
+        "plain": epoch_seconds(run_plain(plain, runs / f"plain_{tag}")[0]),
+        "ours": ours("finetune=none"),
+        "frozen": ours("finetune=backbone"),
+        "ram": ours("finetune=none", "train.cache=ram"),
+        "workers0": epoch_seconds(_plain_workers(0, data, args, runs / f"w0_{tag}")),
+        "workers2": epoch_seconds(_plain_workers(2, data, args, runs / f"w2_{tag}")),
+    }
+    rows = [
+        [
+            "wrapper overhead",
+            "plain yolo train",
+            f"{s['plain']:.1f}",
+            "detector-train",
+            f"{s['ours']:.1f}",
+            s["plain"] / s["ours"],
+        ],
+        [
+            "frozen backbone",
+            "finetune=none",
+            f"{s['ours']:.1f}",
+            "finetune=backbone",
+            f"{s['frozen']:.1f}",
+            s["ours"] / s["frozen"],
+        ],
+        ["cache", "disk", f"{s['ours']:.1f}", "cache=ram", f"{s['ram']:.1f}", s["ours"] / s["ram"]],
+        [
+            "CPU workers",
+            "workers=0 (forced)",
+            f"{s['workers0']:.1f}",
+            "workers=2",
+            f"{s['workers2']:.1f}",
+            s["workers0"] / s["workers2"],
+        ],
+    ]
+    for r in rows:
+        r[-1] = round(r[-1], 3)
+    results = {"settings": {k: str(v) for k, v in vars(args).items()}, "seconds_per_epoch": s,
+               "ratios": {r[0]: r[-1] for r in rows}}  # fmt: skip
+    save(
+        results,
+        args.out,
+        rows,
+        ["figure", "baseline", "s/epoch", "contender", "s/epoch", "speed ratio (baseline/contender)"],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Shared plumbing for the training benchmarks: subsets, runs of both tools, evaluation, output.
+
+Every benchmark compares ``detector-train`` with plain ``yolo train`` in the same process tree,
+on the same staged data, so each figure is a ratio against a baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from detector import runtime
+from detector.data import spec as data_spec
+from detector.data.stage import stage
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DETECTOR_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATASETS = {
+    "sample": ROOT / "datasets" / "sample" / "data.yaml",
+    "solar": SHARED / "solar_pv_gray416" / "data.yaml",
+    "deeppcb": SHARED / "deeppcb" / "data.yaml",
+}
+COCO_SEG = SHARED.parent / "weights" / "yolo11n-seg.pt"
+
+
+def env() -> dict[str, str]:
+    """The environment both tools run in: offline, project config dir, no auto-install."""
+    runtime.configure()
+    return {**os.environ, "YOLO_OFFLINE": "true", "YOLO_AUTOINSTALL": "false"}
+
+
+def subset(name: str, n_train: int, seed: int, out: Path) -> Path:
+    """Stage a seeded ``n_train``-image subset of a dataset's train split with its full val split.
+
+    The staged folder holds symlinks, so neither tool can write into the shared data.
+    """
+    target = out / f"{name}_{n_train}_s{seed}"
+    if (target / "data.yaml").exists():
+        return target / "data.yaml"
+    spec = data_spec.load(DATASETS[name])
+    if n_train and n_train < len(spec.splits["train"]):
+        spec.splits["train"] = sorted(random.Random(seed).sample(spec.splits["train"], n_train))
+    spec.splits.pop("test", None)
+    return stage(spec, target)
+
+
+def _last_dir(stdout: str) -> Path:
+    return Path(stdout.strip().splitlines()[-1])
+
+
+def run_detector(overrides: list[str], runs_dir: Path) -> tuple[Path, float]:
+    """Run ``detector-train`` with ``overrides``; returns (run folder, wall seconds)."""
+    code = "import sys; from detector.cli import train; sys.argv[0] = 'detector-train'; train()"
+    t = time.perf_counter()
+    res = subprocess.run(
+        [sys.executable, "-c", code, f"paths.runs_dir={runs_dir}", *overrides],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=ROOT,
+    )
+    wall = time.perf_counter() - t
+    if res.returncode:
+        raise RuntimeError(f"detector-train failed:\n{res.stderr[-3000:]}")
+    return _last_dir(res.stdout), wall
+
+
+def run_plain(args: dict, save_dir: Path) -> tuple[Path, float]:
+    """Run plain ``yolo detect train`` with ``args`` (Ultralytics defaults for everything else)."""
+    argv = [f"{k}={v}" for k, v in args.items()]
+    argv += [f"project={save_dir.parent}", f"name={save_dir.name}", "exist_ok=True"]
+    code = "import sys; from ultralytics.cfg import entrypoint; entrypoint()"
+    t = time.perf_counter()
+    res = subprocess.run(
+        [sys.executable, "-c", code, "detect", "train", *argv],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=ROOT,
+    )
+    wall = time.perf_counter() - t
+    if res.returncode:
+        raise RuntimeError(f"yolo train failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
+    return save_dir, wall
+
+
+def epoch_seconds(run_dir: Path) -> float:
+    """Median seconds per epoch from Ultralytics' results.csv (its cumulative ``time`` column).
+
+    The first epoch (start-up) and the last (it also validates) are left out, so run >= 3 epochs.
+    """
+    with open(run_dir / "results.csv") as f:
+        times = [float(r["time"]) for r in csv.DictReader(f)]
+    deltas = [b - a for a, b in itertools.pairwise(times)][:-1] or [times[-1] / len(times)]
+    return sorted(deltas)[len(deltas) // 2]
+
+
+def evaluate(weights: Path, data_yaml: Path, imgsz: int) -> dict[str, float]:
+    """mAP50 and mAP50-95 of ``weights`` on the val split, the same way for every contender."""
+    code = (
+        "import json, sys; from ultralytics import YOLO; "
+        "m = YOLO(sys.argv[1]).val(data=sys.argv[2], imgsz=int(sys.argv[3]), batch=16, plots=False, "
+        "verbose=False, split='val'); "
+        "print(json.dumps({'mAP50': float(m.box.map50), 'mAP50-95': float(m.box.map)}))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(weights), str(data_yaml), str(imgsz)],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=ROOT,
+    )
+    if res.returncode:
+        raise RuntimeError(f"val failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def save(results: dict, out: Path, table: list[list], header: list[str]) -> None:
+    """Write ``results`` as JSON and print (and save) a short Markdown table."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
+    lines = [
+        "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) + " |"
+        for row in [header, *table]
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    text = "\n".join(lines)
+    out.with_suffix(".md").write_text(text + "\n")
+    print(text)
+    print(f"\nsaved {out} and {out.with_suffix('.md')}")

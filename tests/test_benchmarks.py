@@ -1,0 +1,44 @@
+"""The benchmark scripts run end to end on tiny settings and write well-formed results (no timings asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, SHARED_WEIGHTS
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (SHARED_WEIGHTS / "yolo11n-seg.pt").exists(), reason="shared COCO checkpoint absent"
+    ),
+]
+TINY = ["--n-train", "16", "--imgsz", "64"]
+
+
+def _run(script: str, *args: str) -> None:
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_bench_finetune(tmp_path):
+    out = tmp_path / "finetune.json"
+    _run("bench_finetune.py", "--datasets", "sample", "--epochs", "1", *TINY, "--out", str(out))
+    rows = json.loads(out.read_text())["results"]
+    assert [r["contender"] for r in rows] == ["ultralytics defaults", "detector (default)"]
+    for r in rows:
+        assert 0 <= r["mAP50-95"] <= r["mAP50"] <= 1 and r["wall_s"] > 0
+    assert out.with_suffix(".md").read_text().count("| sample") == 2
+
+
+def test_bench_train(tmp_path):
+    out = tmp_path / "train.json"
+    _run("bench_train.py", "--dataset", "sample", "--epochs", "3", *TINY, "--out", str(out))
+    doc = json.loads(out.read_text())
+    assert set(doc["seconds_per_epoch"]) == {"plain", "ours", "frozen", "ram", "workers0", "workers2"}
+    assert all(v > 0 for v in doc["seconds_per_epoch"].values())
+    assert set(doc["ratios"]) == {"wrapper overhead", "frozen backbone", "cache", "CPU workers"}
