@@ -144,7 +144,8 @@ def test_wandb_run_records_the_whole_run(tmp_path):
     facts = rec.config["resolved"]
     assert facts["pretrained_source"] == summary["pretrained_source"]
     assert facts["freeze"] == summary["freeze"] and "trainable_params" in facts["freeze"]
-    assert "fingerprint" in facts["data"] and facts["data"]["counts"] == summary["data"]["counts"]
+    assert facts["data"]["fingerprint"] == summary["data"]["fingerprint"] is not None
+    assert facts["data"]["counts"] == summary["data"]["counts"]
     # One history row per epoch, the epoch as the step, with train losses and val metrics.
     rows = [h for h in rec.history if "epoch" in h]
     assert [(h["_step"], h["epoch"]) for h in rows] == [(1, 1), (2, 2)]
