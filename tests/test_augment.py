@@ -218,7 +218,6 @@ def test_aerial_keeps_every_box_inside_the_image_on_real_solar_images():
 
 
 def test_preview_png_shows_augmented_images_with_boxes(tmp_path):
-    out = tmp_path / "grid.png"
     code = "import sys; from detector.cli import augment_preview; sys.argv[0] = 'x'; augment_preview()"
     res = subprocess.run(
         [
@@ -227,8 +226,8 @@ def test_preview_png_shows_augmented_images_with_boxes(tmp_path):
             code,
             "augment=aerial",
             "preview.n=4",
-            f"preview.out={out}",
             "train.imgsz=128",
+            f"paths.runs_dir={tmp_path}",
         ],
         capture_output=True,
         text=True,
@@ -237,7 +236,8 @@ def test_preview_png_shows_augmented_images_with_boxes(tmp_path):
         env={**os.environ, "YOLO_OFFLINE": "true"},
     )
     assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.strip().splitlines()[-1] == str(out)
+    out = Path(res.stdout.strip().splitlines()[-1])  # the default place: <runs>/preview/<option>/<time>/
+    assert out.name == "augment_preview.png" and out.parent.parent == tmp_path / "preview" / "aerial"
     img = cv2.imread(str(out))  # BGR
     assert img is not None and img.shape[0] >= 256 and img.shape[1] >= 256
     assert img.std() > 20, "the grid is blank"
