@@ -37,6 +37,13 @@ def _run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+def _remove_run_dir(run_dir: Path) -> None:
+    """Delete a folder Hydra made for a run that produced nothing (and its parent, once empty)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if run_dir.parent.is_dir() and not any(run_dir.parent.iterdir()):
+        run_dir.parent.rmdir()
+
+
 def _guarded(task: Callable[[DictConfig, Path], object], cfg: DictConfig) -> object:
     """Run ``task``; on bad input print the message, remove the empty run folder, exit 2."""
     run_dir = _run_dir()
@@ -45,18 +52,28 @@ def _guarded(task: Callable[[DictConfig, Path], object], cfg: DictConfig) -> obj
     except DetectorError as e:
         print(f"\nerror: {e}", file=sys.stderr)
         if run_dir.is_dir() and not (run_dir / "summary.json").exists():
-            shutil.rmtree(run_dir, ignore_errors=True)  # a folder with no summary must not look like a run
-            if run_dir.parent.is_dir() and not any(run_dir.parent.iterdir()):
-                run_dir.parent.rmdir()
+            _remove_run_dir(run_dir)  # a folder with no summary must not look like a run
         sys.exit(2)
 
 
 def _train_task(cfg: DictConfig, run_dir: Path) -> float | None:
     from detector import tracking
-    from detector.train import run
+    from detector.train import load_run_config, run
 
+    resume = bool(cfg.get("resume"))
+    if resume:
+        extra = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
+        if extra:
+            raise DetectorError(
+                f"resume continues a run with its own config; drop {' '.join(o.lstrip('+') for o in extra)} "
+                "(to change settings, start a new run from its weights with model.weights=<run>/weights/last.pt)."
+            )
+        target = Path(str(cfg.resume))
+        cfg = load_run_config(target)
+        _remove_run_dir(run_dir)  # Hydra's folder for this command: the run goes on in its own folder
+        run_dir = Path(str(cfg.resume))
     with tracking.session(cfg, run_dir) as tracker:  # one W&B run (logger=wandb), failed if this raises
-        summary = run(cfg, run_dir, callbacks=tracker.callbacks)
+        summary = run(cfg, run_dir, callbacks=tracker.callbacks, resume=resume)
         tracker.record_training(summary)
     print(run_dir)  # last line: scripts can capture the run folder
     return summary["metrics"].get("mAP50-95")
@@ -71,3 +88,23 @@ def train() -> None:
     """``detector-train``: fine-tune a detector (see configs/train.yaml)."""
     sys.argv[1:] = passthrough_overrides(sys.argv[1:])
     _train_app()
+
+
+def _preview_task(cfg: DictConfig, run_dir: Path) -> Path:
+    from detector.preview import render
+
+    p = cfg.preview
+    out = render(cfg, p.out or run_dir / "augment_preview.png", n=int(p.n), seed=int(p.seed))
+    print(out)  # last line: the PNG
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="augment_preview")
+def _preview_app(cfg: DictConfig) -> Path:
+    return _guarded(_preview_task, cfg)
+
+
+def augment_preview() -> None:
+    """``detector-augment-preview``: a PNG grid of augmented training images with boxes drawn."""
+    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
+    _preview_app()

@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from detector import freeze, keys, weights
+from detector import augment, freeze, keys, weights
 from detector.data import check, spec
 from detector.errors import DetectorError
 
@@ -91,12 +91,16 @@ def _stages(
 
 
 def check_inputs(cfg: DictConfig) -> tuple[dict[str, Any], spec.DataSpec, check.Report]:
-    """The cheap checks (no ultralytics or torch import): train keys, data.yaml and labels.
+    """The cheap checks (no ultralytics import): train keys, augmentations, data.yaml and labels.
 
     Returns:
-        The train kwargs, the parsed dataset and its label report.
+        The train kwargs (with ``augmentations``, the built albumentations transforms, unless the
+        ``augment`` option leaves Ultralytics' default), the parsed dataset and its label report.
     """
     kwargs = _train_kwargs(cfg)
+    transforms = augment.build(cfg.get("augment"))
+    if transforms is not None:  # keys.RESERVED refuses this key from the train group: it comes from augment
+        kwargs["augmentations"] = transforms
     data = spec.load(cfg.data.yaml)
     return kwargs, data, check.require_clean(data, allow=list(cfg.data.get("allow") or []))
 

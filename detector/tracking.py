@@ -71,7 +71,8 @@ class Tracker:
         """
         self._init = init
         self.run = None  # the wandb Run, once training starts
-        self.epoch = 0  # epochs logged so far, across stages: the W&B step
+        self.epoch = 0  # the last epoch logged, counted across stages: the W&B step
+        self._offset = 0  # epochs of the stages already trained in this process
         self._in_epoch = False
         self._table = table
 
@@ -89,6 +90,7 @@ class Tracker:
             "on_pretrain_routine_start": lambda trainer: self._call("start the W&B run", self._open),
             "on_train_epoch_end": self._on_train_epoch_end,
             "on_fit_epoch_end": lambda trainer: self._call("log epoch metrics", self._log_epoch, trainer),
+            "on_train_end": self._on_train_end,
         }
 
     def _disable(self, reason: str) -> None:
@@ -116,11 +118,14 @@ class Tracker:
     def _on_train_epoch_end(self, trainer) -> None:
         self._in_epoch = True
 
+    def _on_train_end(self, trainer) -> None:
+        self._offset += trainer.epochs  # a two-stage run's stage 2 goes on from stage 1's epoch count
+
     def _log_epoch(self, trainer) -> None:
         if not self._in_epoch:  # Ultralytics' final validation of best.pt: recorded from summary.json
             return
         self._in_epoch = False
-        self.epoch += 1
+        self.epoch = self._offset + trainer.epoch + 1  # trainer.epoch is 0-based; absolute on resume
         row = {
             **trainer.label_loss_items(trainer.tloss, prefix="train"),
             **(trainer.metrics or {}),  # val losses and metrics/precision(B) ... metrics/mAP50-95(B)

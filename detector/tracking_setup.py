@@ -100,12 +100,14 @@ def init_kwargs(cfg: DictConfig, run_dir: str | Path, group: str | None = None) 
     run_dir = Path(run_dir).resolve()
     folder = Path(lg.get("dir") or run_dir).expanduser().resolve()
     check_writable(folder)
+    name = lg.get("name") or relative(run_dir, cfg.paths.runs_dir)
+    resumed = bool(cfg.get("resume"))  # the rest of an interrupted run: a new W&B run, named after it
     return {
         "project": lg.get("project"),
         "entity": lg.get("entity"),
-        "name": lg.get("name") or relative(run_dir, cfg.paths.runs_dir),
+        "name": f"{name} (resumed)" if resumed else name,
         "group": group or default_group(cfg),
-        "tags": list(lg.get("tags") or []),
+        "tags": list(lg.get("tags") or []) + (["resumed"] if resumed else []),
         "notes": lg.get("notes"),
         "mode": mode,
         "dir": str(folder),

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from detector import keys
 from detector.errors import DetectorError
 
-GROUPS = ["model", "data", "train", "finetune", "paths", "experiment", "debug"]
+GROUPS = ["model", "data", "train", "finetune", "augment", "paths", "experiment", "debug"]
 
 
 def _options(group: str) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import wandb
 from conftest import ROOT, compose, run_cli
+from omegaconf import OmegaConf
 from wandb_records import OfflineRun, offline_runs
 
 from detector import runtime, tracking, tracking_setup, train
@@ -207,6 +208,32 @@ def test_a_run_that_dies_mid_training_is_marked_failed(offline, how, callback, e
     assert rec.exit_code == code  # W&B shows a non-zero exit code as "failed"
     assert rec.summary["error"].startswith(error.__name__)
     assert not (run_dir / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_a_resumed_run_is_a_new_wandb_run_that_goes_on_from_its_epoch(offline):
+    cfg = compose(
+        "debug=smoke", "train.epochs=2", "logger=wandb", f"paths.runs_dir={offline}", "logger.table_images=2"
+    )
+    run_dir = offline / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # what Hydra writes for every run
+
+    def stop_in_epoch_2(trainer) -> None:
+        if trainer.epoch == 1:
+            raise _Boom("interrupted in epoch 2, after epoch 1 was logged and saved")
+
+    with pytest.raises(_Boom), tracking.session(cfg, run_dir) as tracker:
+        train.run(cfg, run_dir, callbacks={**tracker.callbacks, "on_train_batch_end": stop_in_epoch_2})
+    wandb.teardown()
+    res = run_cli(f"resume={run_dir}", env={"WANDB_MODE": "offline"}, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+    first, resumed = (OfflineRun.load(f) for f in offline_runs(run_dir))  # named by start time
+    assert (first.exit_code, [h["epoch"] for h in first.history if "epoch" in h]) == (1, [1])
+    assert (resumed.exit_code, [h["_step"] for h in resumed.history if "epoch" in h]) == (0, [2])
+    assert resumed.run.display_name == "run (resumed)" and list(resumed.run.tags) == ["resumed"]
+    assert resumed.config["resume"] == str(run_dir) and resumed.artifact("model")
 
 
 @pytest.mark.slow
