@@ -52,9 +52,13 @@ def _guarded(task: Callable[[DictConfig, Path], object], cfg: DictConfig) -> obj
 
 
 def _train_task(cfg: DictConfig, run_dir: Path) -> float | None:
+    from detector import export
     from detector.train import run
 
+    target = export.target(cfg.export)  # export=onnx etc.: a bad option fails now, before training
     summary = run(cfg, run_dir)
+    if target:
+        print(export.publish(run_dir, target, cfg.paths.artifacts_dir).path)
     print(run_dir)  # last line: scripts can capture the run folder
     return summary["metrics"].get("mAP50-95")
 
@@ -68,3 +72,26 @@ def train() -> None:
     """``detector-train``: fine-tune a detector (see configs/train.yaml)."""
     sys.argv[1:] = passthrough_overrides(sys.argv[1:])
     _train_app()
+
+
+def _export_task(cfg: DictConfig, log_dir: Path) -> str:
+    from detector import export
+
+    target = export.target(cfg.export)
+    if target is None:
+        raise DetectorError("export=none selects no format: pick one, e.g. export=onnx or export=openvino.")
+    run_dir = export.find_run(cfg.run, cfg.paths.runs_dir)
+    version = export.publish(run_dir, target, cfg.paths.artifacts_dir)
+    print(version.path)  # last line: scripts can capture the version folder
+    return str(version.path)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+def _export_app(cfg: DictConfig) -> str:
+    return _guarded(_export_task, cfg)
+
+
+def export() -> None:
+    """``detector-export``: export a finished run, check it, publish a version (see configs/export.yaml)."""
+    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
+    _export_app()
