@@ -47,6 +47,7 @@ class Version:
 
     @property
     def label(self) -> str:
+        """``name/vN``, as commands accept it."""
         return f"{self.name}/v{self.number}"
 
     def manifest(self) -> dict:

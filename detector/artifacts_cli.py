@@ -36,6 +36,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Print every version (of one name, or all): formats, mAP, latency, date."""
     rows = []
     for name in [args.name] if args.name else artifacts.names(args.dir):
         store = artifacts.Store(args.dir, name)
@@ -64,6 +65,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """Print one version's manifest, readable or as JSON."""
     v = artifacts.resolve(args.ref, args.dir)
     m = v.manifest()
     if args.json:
@@ -94,6 +96,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """Recompute every sha256; return 1 naming each file that differs."""
     v = artifacts.resolve(args.ref, args.dir)
     problems = artifacts.verify(v)
     if problems:
@@ -105,6 +108,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """Run the version's exported file on images; write annotated images and boxes.json."""
     from detector.predict import predict
 
     v = artifacts.resolve(args.ref, args.dir)

@@ -76,11 +76,12 @@ def train() -> None:
 
 def _export_task(cfg: DictConfig, log_dir: Path) -> str:
     from detector import export
+    from detector.runs import find_run
 
     target = export.target(cfg.export)
     if target is None:
         raise DetectorError("export=none selects no format: pick one, e.g. export=onnx or export=openvino.")
-    run_dir = export.find_run(cfg.run, cfg.paths.runs_dir)
+    run_dir = find_run(cfg.run, cfg.paths.runs_dir)
     version = export.publish(run_dir, target, cfg.paths.artifacts_dir)
     print(version.path)  # last line: scripts can capture the version folder
     return str(version.path)

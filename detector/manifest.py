@@ -18,7 +18,8 @@ from detector.runtime import PROJECT_ROOT
 from detector.weights import sha256
 
 if TYPE_CHECKING:
-    from detector.export import Run, Target
+    from detector.export import Target
+    from detector.runs import Run
 
 LICENCE = (
     "Ultralytics and its YOLO weights are AGPL-3.0: a model fine-tuned from them, and software that "

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from detector import artifacts, export
+from detector import artifacts, export, runs
 from detector.errors import DetectorError
 
 
@@ -116,19 +116,19 @@ def test_run_latest_is_the_newest_finished_run(tmp_path):
     new = fake_run(tmp_path, "b")
     os.utime(old / "summary.json", (1, 1))
     fake_run(tmp_path, "c", status="running")
-    assert export.find_run("latest", tmp_path) == new.resolve()
-    assert export.inspect_run(new).name == "b"
+    assert runs.find_run("latest", tmp_path) == new.resolve()
+    assert runs.inspect_run(new).name == "b"
     with pytest.raises(DetectorError, match="no finished run"):
-        export.find_run("latest", tmp_path / "empty")
+        runs.find_run("latest", tmp_path / "empty")
 
 
 def test_bad_run_folders_are_refused(tmp_path):
     with pytest.raises(DetectorError, match="Run folder not found"):
-        export.inspect_run(tmp_path / "nope")
+        runs.inspect_run(tmp_path / "nope")
     with pytest.raises(DetectorError, match="did not finish"):
-        export.inspect_run(fake_run(tmp_path, "r", status="running"))
+        runs.inspect_run(fake_run(tmp_path, "r", status="running"))
     with pytest.raises(DetectorError, match=r"no weights/best\.pt"):
-        export.inspect_run(fake_run(tmp_path, "w", weights=False))
+        runs.inspect_run(fake_run(tmp_path, "w", weights=False))
 
 
 def test_detector_export_bad_run_exits_2_and_leaves_nothing(tmp_path):
