@@ -57,7 +57,7 @@ def _guarded(task: Callable[[DictConfig, Path], object], cfg: DictConfig) -> obj
 
 
 def _train_task(cfg: DictConfig, run_dir: Path) -> float | None:
-    from detector import tracking
+    from detector import export, tracking
     from detector.train import load_run_config, run
 
     resume = bool(cfg.get("resume"))
@@ -72,9 +72,16 @@ def _train_task(cfg: DictConfig, run_dir: Path) -> float | None:
         cfg = load_run_config(target)
         _remove_run_dir(run_dir)  # Hydra's folder for this command: the run goes on in its own folder
         run_dir = Path(str(cfg.resume))
+    fmt = export.target(cfg.export)  # export=onnx etc.: a bad option fails now, before training
     with tracking.session(cfg, run_dir) as tracker:  # one W&B run (logger=wandb), failed if this raises
         summary = run(cfg, run_dir, callbacks=tracker.callbacks, resume=resume)
         tracker.record_training(summary)
+        if fmt:
+            version = export.publish(run_dir, fmt, cfg.paths.artifacts_dir)
+            tracker.log_artifact(  # W&B adds the `latest` alias itself
+                version.path, name=version.name, type="model", aliases=[f"v{version.number}"]
+            )
+            print(version.path)
     print(run_dir)  # last line: scripts can capture the run folder
     return summary["metrics"].get("mAP50-95")
 
@@ -108,3 +115,27 @@ def augment_preview() -> None:
     """``detector-augment-preview``: a PNG grid of augmented training images with boxes drawn."""
     sys.argv[1:] = passthrough_overrides(sys.argv[1:])
     _preview_app()
+
+
+def _export_task(cfg: DictConfig, log_dir: Path) -> str:
+    from detector import export
+    from detector.runs import find_run
+
+    target = export.target(cfg.export)
+    if target is None:
+        raise DetectorError("export=none selects no format: pick one, e.g. export=onnx or export=openvino.")
+    run_dir = find_run(cfg.run, cfg.paths.runs_dir)
+    version = export.publish(run_dir, target, cfg.paths.artifacts_dir)
+    print(version.path)  # last line: scripts can capture the version folder
+    return str(version.path)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+def _export_app(cfg: DictConfig) -> str:
+    return _guarded(_export_task, cfg)
+
+
+def export() -> None:
+    """``detector-export``: export a finished run, check it, publish a version (see configs/export.yaml)."""
+    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
+    _export_app()

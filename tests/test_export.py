@@ -1,0 +1,301 @@
+"""Real exports of tiny trained models: publish, verify, predict, tamper, concurrency, SIGKILL, refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from conftest import ROOT, SHARED_WEIGHTS, compose, run_cli
+from test_artifacts import run_entry
+
+from detector import artifacts, export, train
+from detector.errors import DetectorError
+
+pytestmark = pytest.mark.slow
+FAST = "export.publish.latency_runs=3"  # latency is recorded, not asserted: 3 timed calls are enough here
+ONNX = {"format": "onnx", "publish": {"latency_runs": 1}}
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory) -> SimpleNamespace:
+    """``detector-train debug=smoke export=onnx``: 64 px, 1 epoch, then export and publish v1, in one command."""
+    root = tmp_path_factory.mktemp("smoke")
+    res = run_cli(
+        "debug=smoke",
+        "export=onnx",
+        FAST,
+        f"paths.runs_dir={root / 'runs'}",
+        f"paths.artifacts_dir={root / 'a'}",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    *_, version, run = res.stdout.strip().splitlines()
+    return SimpleNamespace(run=Path(run), version=Path(version), artifacts=root / "a")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """A run with a measurable mAP: COCO YOLO11n-seg weights fine-tuned 3 epochs at 128 px (~1 mAP50-95 point)."""
+    if not (SHARED_WEIGHTS / "yolo11n-seg.pt").exists():
+        pytest.skip("shared COCO checkpoint absent")
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
+    train.run(compose("debug=smoke", "model=yolo11n_coco_seg", "train.imgsz=128", "train.epochs=3"), run_dir)
+    return run_dir
+
+
+def artifacts_cli(*args: str) -> subprocess.CompletedProcess:
+    return run_entry("main", *args, module="detector.artifacts_cli")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_train_then_export_in_one_command_publishes_a_complete_version(smoke):
+    assert smoke.version == smoke.artifacts.resolve() / "smoke_sample_yolo26n" / "v1"
+    assert (smoke.run / "summary.json").is_file()  # the run's folder is still the last line printed
+    m = json.loads((smoke.version / "manifest.json").read_text())
+    summary = json.loads((smoke.run / "summary.json").read_text())
+    assert (m["name"], m["version"], m["format"]) == ("smoke_sample_yolo26n", 1, "onnx")
+    assert set(m["files"]) == {"weights/best.pt", "weights/best.onnx", "MODEL_CARD.md"}
+    for rel, entry in m["files"].items():
+        f = smoke.version / rel
+        assert (entry["sha256"], entry["size"]) == (_sha(f), f.stat().st_size)
+    assert m["files"]["weights/best.pt"]["sha256"] == _sha(smoke.run / "weights" / "best.pt")
+    assert m["model"] == {"arch": "yolo26n.yaml", "names": {"0": "solar-pv-panel"}, "imgsz": 64}
+    assert m["exports"]["onnx"]["runtime"] == "ONNX Runtime" and m["exports"]["onnx"]["args"]["imgsz"] == 64
+    for fmt in ("pytorch", "onnx"):
+        assert 0 <= m["metrics"][fmt]["mAP50-95"] <= m["metrics"][fmt]["mAP50"] <= 1
+        assert m["metrics"][fmt]["latency_ms"] > 0
+    assert m["metrics"]["onnx"]["passed"] and m["metrics"]["onnx"]["tolerance_points"] == 0.5
+    assert m["pretrained_source"] == summary["pretrained_source"]
+    assert m["data"]["yaml"] == summary["data"]["yaml"] and m["data"]["content"]["names"] == {
+        "0": "solar-pv-panel"
+    }
+    assert m["data"]["fingerprint"]["sha256"] == summary["data"]["fingerprint"]  # the data the model saw
+    assert m["config"]["train"] == summary["config"] and m["config"]["export"]["format"] == "onnx"
+    assert {"python", "torch", "ultralytics", "onnxruntime", "onnx"} <= set(m["versions"])
+    assert m["git"] is None or len(m["git"]["commit"]) == 40
+    assert datetime.fromisoformat(m["created"]).tzinfo is not None
+    card = (smoke.version / "MODEL_CARD.md").read_text()
+    assert "## Metrics per format" in card and "| onnx | ONNX Runtime |" in card and "AGPL-3.0" in card
+    res = artifacts_cli("--dir", str(smoke.artifacts), "verify", "smoke_sample_yolo26n")
+    assert res.returncode == 0 and "smoke_sample_yolo26n/v1: OK, 3 files" in res.stdout
+
+
+def test_torchscript_export_and_predict_with_each_runtime(smoke, tmp_path):
+    res = run_entry(
+        "export",
+        f"run={smoke.run}",
+        "export=torchscript",
+        FAST,
+        f"paths.runs_dir={tmp_path / 'runs'}",
+        f"paths.artifacts_dir={tmp_path / 'a'}",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    version = Path(res.stdout.strip().splitlines()[-1])
+    m = json.loads((version / "manifest.json").read_text())
+    assert m["format"] == "torchscript" and m["exports"]["torchscript"]["path"] == "weights/best.torchscript"
+    assert artifacts.verify(artifacts.resolve(str(version), tmp_path / "a")) == []
+
+    images = ROOT / "datasets" / "sample" / "images" / "val"
+    for ref, root, backend in (
+        (str(version), tmp_path / "a", "torchscript"),
+        ("smoke_sample_yolo26n", smoke.artifacts, "onnx"),
+    ):
+        out = tmp_path / backend
+        res = artifacts_cli(
+            "--dir", str(root), "predict", ref, str(images), "--out", str(out), "--conf", "0.001"
+        )
+        assert res.returncode == 0, res.stderr[-3000:]
+        doc = json.loads((out / "boxes.json").read_text())
+        assert doc["backend"] == backend  # Ultralytics ran the exported file, not the PyTorch weights
+        assert len(doc["images"]) == 16 and sum(len(i["boxes"]) for i in doc["images"]) > 0
+        box = next(b for i in doc["images"] for b in i["boxes"])
+        assert box["name"] == "solar-pv-panel" and len(box["xyxy"]) == 4
+        assert all((out / i["annotated"]).is_file() for i in doc["images"])
+
+
+def test_one_changed_byte_fails_verify_naming_the_file(smoke, tmp_path):
+    root = tmp_path / "a"
+    shutil.copytree(smoke.artifacts, root)
+    f = root / "smoke_sample_yolo26n" / "v1" / "weights" / "best.onnx"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    f.chmod(0o644)
+    f.write_bytes(bytes(data))
+    res = artifacts_cli("--dir", str(root), "verify", "smoke_sample_yolo26n/v1")
+    assert res.returncode == 1
+    assert "weights/best.onnx: sha256 differs from the manifest" in res.stderr and "best.pt" not in res.stderr
+    res = artifacts_cli(
+        "--dir",
+        str(root),
+        "predict",
+        "smoke_sample_yolo26n",
+        str(ROOT / "datasets" / "sample" / "images" / "val"),
+    )
+    assert res.returncode == 2 and "weights/best.onnx differs from the manifest; refusing" in res.stderr
+
+
+_LINED_UP = """
+import os, sys, time
+from pathlib import Path
+from detector import export
+run, art, gate = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+def line_up(stage, path):
+    if stage == "checked":  # every process waits here, then all race for the lock at once
+        (gate / f"ready-{os.getpid()}").touch()
+        while not (gate / "go").exists():
+            time.sleep(0.01)
+print(export.publish(run, export.target({"format": "onnx", "publish": {"latency_runs": 1}}), art, line_up).path)
+"""
+
+
+def test_four_concurrent_exports_get_four_distinct_versions(smoke, tmp_path):
+    gate, art = tmp_path / "gate", tmp_path / "a"
+    gate.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _LINED_UP, str(smoke.run), str(art), str(gate)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for _ in range(4)
+    ]
+    deadline = time.time() + 400
+    while len(list(gate.glob("ready-*"))) < 4:
+        assert time.time() < deadline and all(p.poll() is None for p in procs), (
+            "an export died before the lock"
+        )
+        time.sleep(0.1)
+    (gate / "go").touch()
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [e[-2000:] for _, e in outs]
+    paths = sorted(Path(o.strip().splitlines()[-1]).name for o, _ in outs)
+    assert paths == ["v1", "v2", "v3", "v4"]
+    store = artifacts.Store(art, "smoke_sample_yolo26n")
+    for n in range(1, 5):
+        v = store.get(n)
+        assert v.manifest()["version"] == n and artifacts.verify(v) == []
+    assert store.get().number == 4
+    assert sorted(p.name for p in store.root.iterdir()) == [".lock", "latest", "v1", "v2", "v3", "v4"]
+
+
+_KILLED = """
+import sys, time
+from pathlib import Path
+from detector import export
+run, art, gate = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+def hold(stage, path):
+    if stage == "locked":  # sealed, manifest written, lock held: the worst moment to die
+        (gate / "locked").write_text(str(path))
+        time.sleep(600)
+export.publish(run, export.target({"format": "onnx", "publish": {"latency_runs": 1}}), art, hold)
+"""
+
+
+def test_sigkill_mid_export_leaves_no_version_and_the_next_export_gets_the_next_number(smoke, tmp_path):
+    art, gate = tmp_path / "a", tmp_path / "gate"
+    shutil.copytree(smoke.artifacts, art)  # holds v1
+    gate.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED, str(smoke.run), str(art), str(gate)], cwd=ROOT, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 300
+    while not (gate / "locked").exists():
+        assert time.time() < deadline and proc.poll() is None, (
+            proc.stderr.read()[-2000:] if proc.poll() is not None else "timeout"
+        )
+        time.sleep(0.1)
+    staged = Path((gate / "locked").read_text())
+    assert (staged / "manifest.json").is_file()  # complete but for the rename
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    store = artifacts.Store(art, "smoke_sample_yolo26n")
+    assert store.numbers() == [1] and store.get().number == 1 and staged.name.startswith(".tmp-")
+    listed = artifacts_cli("--dir", str(art), "list")
+    assert "v1 (latest)" in listed.stdout and "v2" not in listed.stdout
+
+    v = export.publish(smoke.run, export.target(ONNX), art)  # the lock died with its holder
+    assert v.number == 2 and artifacts.verify(v) == []
+    assert not staged.exists()  # the dead export's staging folder was cleaned up
+
+
+def _scramble_onnx_weights(stage: str, path: Path) -> None:
+    """A deliberately broken export: shuffle every weight tensor of the exported ONNX file in place."""
+    if stage != "exported":
+        return
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model, rng = onnx.load(path), np.random.default_rng(0)
+    for init in model.graph.initializer:
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.float32 and a.size > 16:
+            init.CopyFrom(numpy_helper.from_array(rng.permutation(a.ravel()).reshape(a.shape), init.name))
+    onnx.save(model, path)
+
+
+def test_accuracy_check_refuses_a_broken_export(trained, tmp_path):
+    art = tmp_path / "a"
+    strict = export.target({**ONNX, "publish": {"latency_runs": 1, "tolerance": 0.2}})
+    good = export.publish(trained, strict, art)  # intact: FP32 ONNX matches PyTorch, so even 0.2 points pass
+    metrics = good.manifest()["metrics"]
+    assert metrics["pytorch"]["mAP50-95"] * 100 > 0.5, "the model must detect something for the check to bite"
+    assert abs(metrics["onnx"]["drop_points"]) <= 0.2
+
+    with pytest.raises(
+        DetectorError, match=r"Refused to publish the onnx export: .* beyond the tolerance of 0\.2"
+    ):
+        export.publish(trained, strict, art, on_stage=_scramble_onnx_weights)
+    store = artifacts.Store(art, good.name)
+    assert store.numbers() == [1] and store.get().number == 1
+    assert sorted(p.name for p in store.root.iterdir()) == [".lock", "latest", "v1"]  # no staging left
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason='needs pip install -e ".[openvino]"')
+def test_openvino_export_is_checked_through_openvino(smoke, tmp_path):
+    v = export.publish(
+        smoke.run, export.target({"format": "openvino", "publish": {"latency_runs": 1}}), tmp_path
+    )
+    m = v.manifest()
+    assert m["exports"]["openvino"]["path"] == "weights/best_openvino_model"
+    assert {"weights/best_openvino_model/best.xml", "weights/best_openvino_model/best.bin"} <= set(m["files"])
+    assert m["exports"]["openvino"]["runtime"] == "OpenVINO" and "openvino" in m["versions"]
+    assert artifacts.verify(v) == []
+
+
+def test_bench_export_runs_and_compares_ours_with_plain_ultralytics(smoke, tmp_path):
+    out = tmp_path / "export.json"
+    tiny = ["--run", str(smoke.run), "--imgsz", "64", "--repeats", "2", "--formats", "onnx"]
+    tiny += ["--out", str(out), "--work", str(tmp_path)]
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_export.py"), *tiny],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["runtime"] for r in rows] == ["PyTorch", "ONNX Runtime"]
+    assert (
+        rows[1]["published"]
+        and rows[1]["latency_ms"] > 0
+        and rows[1]["plain_ms"] > 0
+        and rows[1]["ours_over_plain"] > 0
+    )
+    assert "| ONNX Runtime |" in out.with_suffix(".md").read_text()
