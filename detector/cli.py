@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -10,27 +9,12 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from detector.compose import CONFIG_DIR, passthrough_overrides
 from detector.errors import DetectorError
-from detector.runtime import PROJECT_ROOT
 
-CONFIG_DIR = str(PROJECT_ROOT / "configs")
-# Groups whose keys pass straight to Ultralytics: any of its keys may be set without a `+`.
-PASSTHROUGH = ("train", "export", "finetune.train", "finetune.two_stage.train")
-_PLAIN_KEY = re.compile(rf"^({'|'.join(map(re.escape, PASSTHROUGH))})\.[A-Za-z_]\w*=")
-
-if not OmegaConf.has_resolver("project_root"):
-    OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
-
-
-def passthrough_overrides(args: list[str]) -> list[str]:
-    """Let ``train.lr0=0.01`` work whether or not the key is in the YAML (force-add with ``++``).
-
-    Hydra's struct mode would otherwise demand ``+train.lr0=...``; key validation against
-    Ultralytics' schema still catches typos, with better suggestions than Hydra's.
-    """
-    return [f"++{a}" if _PLAIN_KEY.match(a) else a for a in args]
+__all__ = ["CONFIG_DIR", "passthrough_overrides"]  # tests and scripts compose with these
 
 
 def _run_dir() -> Path:
@@ -44,14 +28,17 @@ def _remove_run_dir(run_dir: Path) -> None:
         run_dir.parent.rmdir()
 
 
-def _guarded(task: Callable[[DictConfig, Path], object], cfg: DictConfig) -> object:
-    """Run ``task``; on bad input print the message, remove the empty run folder, exit 2."""
+def _guarded(
+    task: Callable[[DictConfig, Path], object], cfg: DictConfig, keep: tuple[str, ...] = ("summary.json",)
+) -> object:
+    """Run ``task``; on bad input print the message, remove the run folder unless it holds one of
+    ``keep`` (what makes it a real run), exit 2."""
     run_dir = _run_dir()
     try:
         return task(cfg, run_dir)
     except DetectorError as e:
         print(f"\nerror: {e}", file=sys.stderr)
-        if run_dir.is_dir() and not (run_dir / "summary.json").exists():
+        if run_dir.is_dir() and not any((run_dir / k).exists() for k in keep):
             _remove_run_dir(run_dir)  # a folder with no summary must not look like a run
         sys.exit(2)
 
