@@ -126,3 +126,24 @@ def export() -> None:
     """``detector-export``: export a finished run, check it, publish a version (see configs/export.yaml)."""
     sys.argv[1:] = passthrough_overrides(sys.argv[1:])
     _export_app()
+
+
+def _sweep_task(cfg: DictConfig, sweep_dir: Path) -> float | None:
+    from detector.sweep import run, train_overrides
+
+    try:
+        return run(cfg, sweep_dir, train_overrides(HydraConfig.get().overrides.task))
+    except KeyboardInterrupt:  # Ctrl-C or kill: results are written; the same command continues the study
+        print(f"\ninterrupted: {sweep_dir}", file=sys.stderr)
+        sys.exit(130)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="sweep")
+def _sweep_app(cfg: DictConfig) -> float | None:
+    return _guarded(_sweep_task, cfg, keep=("trials", "study.db"))
+
+
+def sweep() -> None:
+    """``detector-sweep``: an Optuna hyperparameter search over detector-train runs (configs/sweep.yaml)."""
+    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
+    _sweep_app()
