@@ -116,16 +116,6 @@ def _check_variants(params: list, base: list[str], base_cfg: DictConfig) -> None
         freeze.resolve(OmegaConf.to_container(cfg.finetune, resolve=True).get("freeze"), layouts[arch])
 
 
-def _tracking(base_cfg: DictConfig) -> list[str]:
-    """Overrides that group each trial's W&B run under the study (when the logger has those keys)."""
-    out = []
-    if OmegaConf.select(base_cfg, "logger.group", default="<absent>") != "<absent>":
-        out.append("++logger.group={study}")
-    if OmegaConf.select(base_cfg, "logger.name", default="<absent>") != "<absent>":
-        out.append("++logger.name={study}-trial{number}")
-    return out
-
-
 def _settings(cfg: DictConfig) -> tuple[str, str, int]:
     hs, sw = cfg.hparams_search, cfg.sweep
     metric, direction, n = (
@@ -142,11 +132,11 @@ def _settings(cfg: DictConfig) -> tuple[str, str, int]:
     return metric, direction, n
 
 
-def prepare(cfg: DictConfig, overrides: list[str]) -> tuple[list, list[str], DictConfig, list[str]]:
+def prepare(cfg: DictConfig, overrides: list[str]) -> tuple[list, list[str], list[str]]:
     """Check the sweep config and search space against the composed detector-train config.
 
     Returns:
-        (parameters, base overrides for every trial, the base config, warnings).
+        (parameters, base overrides for every trial, warnings).
     """
     params = search_space.parse(cfg.hparams_search.get("space"))
     base = [*overrides, *list(cfg.hparams_search.get("overrides") or [])]
@@ -156,7 +146,7 @@ def prepare(cfg: DictConfig, overrides: list[str]) -> tuple[list, list[str], Dic
         raise DetectorError("hparams_search.space: every parameter was skipped; nothing left to search.")
     _check_variants(params, base, base_cfg)
     plan.check_inputs(base_cfg)  # the dataset and its labels, once
-    return params, base, base_cfg, notes
+    return params, base, notes
 
 
 def run(cfg: DictConfig, sweep_dir: str | Path, overrides: list[str]) -> float | None:
@@ -178,7 +168,7 @@ def run(cfg: DictConfig, sweep_dir: str | Path, overrides: list[str]) -> float |
     hs, sw = cfg.hparams_search, cfg.sweep
     sampler = studies.PerTrialSeed(str(hs.get("sampler", "tpe")), int(sw.seed), hs.get("sampler_args") or {})
     pruner = studies.pruner(str(hs.get("pruner", "median")), hs.get("pruner_args") or {})
-    params, base, base_cfg, notes = prepare(cfg, overrides)
+    params, base, notes = prepare(cfg, overrides)
     for note in notes:
         log.warning(note)
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -187,7 +177,7 @@ def run(cfg: DictConfig, sweep_dir: str | Path, overrides: list[str]) -> float |
     studies.check_existing(storage, str(sw.study_name), direction, metric)
     attrs = {"n_trials": n_trials, "overrides": plain_overrides(base), "space": [p.key for p in params]}
     study, worker = studies.join(storage, url, str(sw.study_name), direction, metric, sampler, pruner, attrs)
-    objective = Objective(params, base, sweep_dir, n_trials, metric, _tracking(base_cfg))
+    objective = Objective(params, base, sweep_dir, n_trials, metric)
     previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
         if _wait_for_slot(study, n_trials, int(sw.heartbeat_s), int(sw.grace_s)):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -66,9 +67,8 @@ class Reporter:
         if not self._armed:
             return
         self._armed = False
-        self.trial.report(
-            float(trainer.metrics[self.key]), self.epochs
-        )  # step = epochs trained, across stages
+        # step = epochs trained so far, counted across the stages of a two-stage run
+        self.trial.report(float(trainer.metrics[self.key]), self.epochs)
         self.epochs += 1
         if self.trial.should_prune():
             self.pruned = trainer.stop = True  # Ultralytics ends after this epoch
@@ -77,11 +77,9 @@ class Reporter:
 class Objective:
     """One trial: sample, compose, train in-process, return the final val metric."""
 
-    def __init__(
-        self, params: list, base: list[str], sweep_dir: Path, n_trials: int, metric: str, tracking: list
-    ) -> None:
+    def __init__(self, params: list, base: list[str], sweep_dir: Path, n_trials: int, metric: str) -> None:
         self.params, self.base, self.sweep_dir = params, base, sweep_dir
-        self.n_trials, self.metric, self.tracking = n_trials, metric, tracking
+        self.n_trials, self.metric = n_trials, metric
         self.worker, self.ran = f"{socket.gethostname()}:{os.getpid()}", 0
 
     def _refuse_surplus(self, trial: optuna.Trial) -> None:
@@ -93,26 +91,44 @@ class Objective:
             raise Surplus(f"trial {trial.number} not needed: the study already has {self.n_trials} trials")
 
     def __call__(self, trial: optuna.Trial) -> float:
+        from detector import tracking
         from detector.train import run
 
         self._refuse_surplus(trial)
         values = {p.key: p.suggest(trial) for p in self.params}
         overrides = self.base + [p.override(values[p.key]) for p in self.params]
         run_dir = self.sweep_dir / "trials" / f"{trial.number:04d}"
-        for k, v in {
-            "overrides": plain_overrides(overrides),
-            "run_dir": str(run_dir),
-            "worker": self.worker,
-        }.items():
+        attrs = {"overrides": plain_overrides(overrides), "run_dir": str(run_dir), "worker": self.worker}
+        for k, v in attrs.items():
             trial.set_user_attr(k, v)
-        extra = [o.format(study=trial.study.study_name, number=trial.number) for o in self.tracking]
-        cfg = compose_train(overrides + extra)
+        cfg = compose_train(overrides)
         reporter = Reporter(trial, self.metric)
         self.ran += 1
+        # logger=wandb: one W&B run per trial, grouped under the study (unless logger.group is set)
+        group = str((cfg.get("logger") or {}).get("group") or trial.study.study_name)
         try:
-            summary = run(cfg, run_dir, callbacks=reporter.callbacks())
+            with tracking.session(cfg, run_dir, group=group) as tracker:
+                summary = run(cfg, run_dir, callbacks=merge(tracker.callbacks, reporter.callbacks()))
+                tracker.record_training(summary)
         finally:
             trial.set_user_attr("epochs", reporter.epochs)
         if reporter.pruned:
             raise optuna.TrialPruned(f"pruned after {reporter.epochs} epoch(s)")
         return float(summary["metrics"][self.metric])
+
+
+def merge(*callbacks: dict[str, Callable]) -> dict[str, Callable]:
+    """Ultralytics callbacks (event -> function) from several sources, called in the given order."""
+    events: dict[str, list[Callable]] = {}
+    for group in callbacks:
+        for event, fn in group.items():
+            events.setdefault(event, []).append(fn)
+    return {event: fns[0] if len(fns) == 1 else _chain(fns) for event, fns in events.items()}
+
+
+def _chain(fns: list[Callable]) -> Callable:
+    def call(trainer) -> None:
+        for fn in fns:
+            fn(trainer)
+
+    return call

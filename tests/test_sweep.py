@@ -20,10 +20,12 @@ import pytest
 import yaml
 from conftest import ROOT, run_cli
 from optuna.trial import TrialState
+from wandb_records import OfflineRun, offline_runs
 
 from detector import search_space, sweep
 from detector.compose import compose, passthrough_overrides
 from detector.errors import DetectorError
+from detector.trial import merge
 
 TINY = ["debug=smoke", "train.epochs=1"]  # 64 px, batch 8, one epoch: ~3 s a trial on 2 cores
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -66,19 +68,27 @@ def test_space_forms_and_overrides():
             "train.lr0": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
             "train.imgsz": {"type": "int", "low": 64, "high": 128, "step": 32},
             "finetune.freeze": ["none", 6, "backbone"],
-            "augment": {"choices": ["none", "light"], "optional": True},
+            "augment": ["none", "light"],
+            "sharpen": {"choices": [0.1, 0.2], "optional": True},
         }
     )
     assert [(p.key, p.kind) for p in params] == [
         ("train.lr0", "float"), ("train.imgsz", "int"), ("finetune.freeze", "categorical"), ("augment", "categorical"),
+        ("sharpen", "categorical"),
     ]  # fmt: skip
     assert params[0].override(0.00316) == "train.lr0=0.00316"
     assert params[2].override(6) == "finetune.freeze=6" and params[2].edges() == ["none", 6, "backbone"]
-    assert params[3].optional and params[1].edges() == [64, 128]
+    assert params[4].optional and params[1].edges() == [64, 128]
     base = compose("train", TINY)
     kept, notes = search_space.resolve(params, base)
-    assert [p.key for p in kept] == ["train.lr0", "train.imgsz", "finetune.freeze"]  # no augment group here
-    assert notes == ["hparams_search.space.augment skipped: it is optional and not in this config."]
+    assert [p.key for p in kept] == [
+        "train.lr0",
+        "train.imgsz",
+        "finetune.freeze",
+        "augment",
+    ]  # sharpen: absent
+    assert notes == ["hparams_search.space.sharpen skipped: it is optional and not in this config."]
+    assert kept[3].group and kept[3].override("light") == "augment=light"  # a group choice picks its option
     model = search_space.resolve(search_space.parse({"model": ["yolo26n", "yolo26s"]}), base)[0][0]
     assert model.group and model.override("yolo26s") == "model=yolo26s"
 
@@ -97,14 +107,17 @@ def test_sweep_config_keeps_every_train_override():
         == args[:3]
     )
     for option in ("default", "solar_panels"):  # every option resolves against the sample config
-        params, base, _, _ = sweep.prepare(compose("sweep", [*TINY, f"hparams_search={option}"]), TINY)
+        params, base, _ = sweep.prepare(compose("sweep", [*TINY, f"hparams_search={option}"]), TINY)
         assert params and "train.optimizer=AdamW" in base
 
 
-def test_trials_join_the_study_wandb_group_when_the_logger_has_one():
-    assert sweep._tracking(compose("train", TINY)) == []  # no logger group in this config: nothing added
-    cfg = compose("train", [*TINY, "++logger.group=null", "++logger.name=null"])
-    assert sweep._tracking(cfg) == ["++logger.group={study}", "++logger.name={study}-trial{number}"]
+def test_callbacks_from_tracking_and_pruning_both_run():
+    calls = []
+    merged = merge({"a": lambda t: calls.append("track a"), "b": lambda t: calls.append("track b")},
+                   {"a": lambda t: calls.append("prune a")})  # fmt: skip
+    merged["a"](None)
+    merged["b"](None)
+    assert calls == ["track a", "prune a", "track b"]
 
 
 SPACE_ERRORS = {
@@ -210,19 +223,24 @@ def test_three_trial_sweep_writes_results_and_best_command_reproduces(tmp_path):
 
 
 @pytest.mark.slow
-def test_pruner_that_must_prune_stops_trials_after_one_epoch(tmp_path):
+def test_pruner_that_must_prune_stops_trials_after_one_epoch_and_wandb_groups_them(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_DATA_DIR", raising=False)
     # mAP50-95 never exceeds 1, so a threshold of 2 prunes every trial at its first report.
     value, out = _in_process(
-        tmp_path, "train.epochs=3", "sweep.n_trials=2", "hparams_search.pruner=threshold", "++hparams_search.pruner_args={lower: 2.0}"
+        tmp_path, "train.epochs=3", "sweep.n_trials=2", "hparams_search.pruner=threshold",
+        "++hparams_search.pruner_args={lower: 2.0}", "logger=wandb", "logger.mode=offline", "logger.table_images=0",
     )  # fmt: skip
     study = _study(f"sqlite:///{out}/study.db")
     assert value is None and [t.state for t in study.trials] == [TrialState.PRUNED] * 2
     for t in study.trials:
         assert t.user_attrs["epochs"] == 1 and list(t.intermediate_values) == [0]
-        assert (
-            len((Path(t.user_attrs["run_dir"]) / "results.csv").read_text().splitlines()) == 2
-        )  # header + 1 epoch
+        results = (Path(t.user_attrs["run_dir"]) / "results.csv").read_text().splitlines()
+        assert len(results) == 2  # header + 1 epoch
     assert not (out / "best.yaml").exists()
+    runs = [OfflineRun.load(f) for f in offline_runs(out / "trials")]
+    assert len(runs) == 2 and {r.run.run_group for r in runs} == {
+        "t"
+    }  # one W&B run per trial, grouped by study
 
 
 def _two_workers(tmp_path: Path, storage: str) -> optuna.Study:
