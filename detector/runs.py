@@ -32,7 +32,11 @@ def find_run(run: str, runs_dir: str | Path) -> Path:
     if str(run) != "latest":
         return Path(str(run)).expanduser().resolve()
     root = Path(runs_dir).expanduser()
-    found = [*root.glob("*/*/summary.json"), *root.glob("multirun/*/*/*/summary.json")]
+    multirun = [
+        *root.glob("multirun/*/*/summary.json"),
+        *root.glob("multirun/*/*/*/summary.json"),
+    ]  # <time>/<job>; older <name>/<time>/<job>
+    found = [*root.glob("*/*/summary.json"), *multirun]
     done = [p for p in found if _complete(p)]
     if not done:
         raise DetectorError(
