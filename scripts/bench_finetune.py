@@ -19,12 +19,16 @@ from pathlib import Path
 from benchlib import COCO_SEG, DATASETS, ROOT, evaluate, run_detector, run_plain, save, subset
 
 
-def _variants(specs: list[str], recipe: str) -> dict[str, list[str]]:
-    out = {f"detector ({recipe})": [f"finetune={recipe}"]}
+def _variants(specs: list[str], recipe: str | None) -> dict[str, list[str]]:
+    out = {f"detector ({recipe})": [f"finetune={recipe}"]} if recipe else {}
     for s in specs:
         name, _, overrides = s.partition(":")
         extra = [o for o in overrides.split(",") if o]
-        out[name] = extra if any(o.startswith("finetune=") for o in extra) else [f"finetune={recipe}", *extra]
+        out[name] = (
+            extra
+            if any(o.startswith("finetune=") for o in extra)
+            else [f"finetune={recipe or 'default'}", *extra]
+        )
     return out
 
 
@@ -78,7 +82,9 @@ def main() -> None:
     p.add_argument("--n-train", type=int, default=400, help="seeded train subset size (0 = all)")
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--recipe", default="default", help="our finetune preset")
+    p.add_argument(
+        "--recipe", default="default", help="our finetune preset ('' = only the --variant contenders)"
+    )
     p.add_argument("--variant", action="append", default=[], help="name:override,override (extra contenders)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "finetune.json")
     args = p.parse_args()

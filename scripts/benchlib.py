@@ -55,18 +55,19 @@ def _last_dir(stdout: str) -> Path:
     return Path(stdout.strip().splitlines()[-1])
 
 
+def _python(code: str, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``python -c code args`` in the benchmark environment; returns (result, wall seconds)."""
+    t = time.perf_counter()
+    res = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env(), cwd=ROOT
+    )
+    return res, time.perf_counter() - t
+
+
 def run_detector(overrides: list[str], runs_dir: Path) -> tuple[Path, float]:
     """Run ``detector-train`` with ``overrides``; returns (run folder, wall seconds)."""
     code = "import sys; from detector.cli import train; sys.argv[0] = 'detector-train'; train()"
-    t = time.perf_counter()
-    res = subprocess.run(
-        [sys.executable, "-c", code, f"paths.runs_dir={runs_dir}", *overrides],
-        capture_output=True,
-        text=True,
-        env=env(),
-        cwd=ROOT,
-    )
-    wall = time.perf_counter() - t
+    res, wall = _python(code, f"paths.runs_dir={runs_dir}", *overrides)
     if res.returncode:
         raise RuntimeError(f"detector-train failed:\n{res.stderr[-3000:]}")
     return _last_dir(res.stdout), wall
@@ -76,16 +77,7 @@ def run_plain(args: dict, save_dir: Path) -> tuple[Path, float]:
     """Run plain ``yolo detect train`` with ``args`` (Ultralytics defaults for everything else)."""
     argv = [f"{k}={v}" for k, v in args.items()]
     argv += [f"project={save_dir.parent}", f"name={save_dir.name}", "exist_ok=True"]
-    code = "import sys; from ultralytics.cfg import entrypoint; entrypoint()"
-    t = time.perf_counter()
-    res = subprocess.run(
-        [sys.executable, "-c", code, "detect", "train", *argv],
-        capture_output=True,
-        text=True,
-        env=env(),
-        cwd=ROOT,
-    )
-    wall = time.perf_counter() - t
+    res, wall = _python("from ultralytics.cfg import entrypoint; entrypoint()", "detect", "train", *argv)
     if res.returncode:
         raise RuntimeError(f"yolo train failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
     return save_dir, wall
@@ -110,13 +102,7 @@ def evaluate(weights: Path, data_yaml: Path, imgsz: int) -> dict[str, float]:
         "verbose=False, split='val'); "
         "print(json.dumps({'mAP50': float(m.box.map50), 'mAP50-95': float(m.box.map)}))"
     )
-    res = subprocess.run(
-        [sys.executable, "-c", code, str(weights), str(data_yaml), str(imgsz)],
-        capture_output=True,
-        text=True,
-        env=env(),
-        cwd=ROOT,
-    )
+    res, _ = _python(code, str(weights), str(data_yaml), str(imgsz))
     if res.returncode:
         raise RuntimeError(f"val failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
