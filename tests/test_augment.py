@@ -264,7 +264,7 @@ def test_smoke_run_dataloader_applies_the_configured_transforms(tmp_path):
             plain = ds.load_image(i)[0][..., ::-1]  # the resized image before any transform, BGR -> RGB
             seen.setdefault("inverted", []).append(np.array_equal(item, 255 - plain))
 
-    off = ["mosaic", "fliplr", "hsv_h", "hsv_s", "hsv_v", "scale", "translate"]
+    off = ["mosaic", "fliplr", "flipud", "hsv_h", "hsv_s", "hsv_v", "scale", "translate"]
     cfg = compose(
         "debug=smoke",
         "augment.transforms=[{_target_:albumentations.InvertImg,p:1.0}]",
