@@ -3,8 +3,9 @@
 Contenders: PyTorch eager (the run's best.pt), ONNX Runtime, OpenVINO FP32 and OpenVINO INT8. Each
 exported format is published by ``detector-export`` (so it passed the accuracy check, or the row
 says it was refused) and is also exported plainly with Ultralytics, with the same keys, beside it.
-All files are timed in one process, round-robin (one call each per round, so load drift on a shared
-machine hits every contender alike), at the same imgsz, on the same real val image. mAP50-95 comes
+Each file is timed in a process of its own (ONNX Runtime's spinning threads would slow the next
+contender in a shared one), in two passes of opposite order, at the same imgsz, on the same real
+val image. mAP50-95 comes
 from the accuracy check (the run's val split, batch 1, through the runtime).
 
 Targets: ours / plain Ultralytics <= 1.05 per format; the fastest published artifact <= 0.20x
@@ -81,22 +82,44 @@ def _plain(option: str, run: Path, args, work: Path) -> Path:
     return Path(YOLO(str(pt), task="detect").export(**t.kwargs, **extra, device="cpu"))
 
 
-def _latencies(files: dict[str, Path], image: Path, imgsz: int, repeats: int) -> dict[str, list[float]]:
-    """Milliseconds of each predict call per file, measured round-robin after 3 warm-up calls each."""
-    import cv2
-    from ultralytics import YOLO
+# Times one file in a process of its own: ONNX Runtime's worker threads keep spinning after a call,
+# which slowed whatever ran next in a shared process by up to 1.7x on 2 cores (measured here).
+_TIME_ONE = """
+import json, sys, time
+import cv2
+from ultralytics import YOLO
+path, image, imgsz, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+img, m = cv2.imread(image), YOLO(path, task="detect")
+for _ in range(3):
+    m.predict(img, imgsz=imgsz, device="cpu", verbose=False)
+out = []
+for _ in range(repeats):
+    t0 = time.perf_counter()
+    m.predict(img, imgsz=imgsz, device="cpu", verbose=False)
+    out.append((time.perf_counter() - t0) * 1000)
+print(json.dumps(out))
+"""
 
-    img = cv2.imread(str(image))
-    models = {k: YOLO(str(f), task="detect") for k, f in files.items()}
-    for m in models.values():
-        for _ in range(3):
-            m.predict(img, imgsz=imgsz, device="cpu", verbose=False)
-    times: dict[str, list[float]] = {k: [] for k in models}
-    for _ in range(repeats):
-        for k, m in models.items():
-            t0 = time.perf_counter()
-            m.predict(img, imgsz=imgsz, device="cpu", verbose=False)
-            times[k].append((time.perf_counter() - t0) * 1000)
+
+def _latencies(files: dict[str, Path], image: Path, imgsz: int, repeats: int) -> dict[str, list[float]]:
+    """Milliseconds of each predict call per file, after 3 warm-up calls, each file in its own process.
+
+    Two passes in opposite orders, half the calls each, so load drift on a shared machine hits
+    every contender alike.
+    """
+    times: dict[str, list[float]] = {k: [] for k in files}
+    half = max(repeats // 2, 1)
+    for order in (list(files), list(reversed(files))):
+        for k in order:
+            argv = [str(files[k]), str(image), str(imgsz), str(half)]
+            res = subprocess.run(
+                [sys.executable, "-c", _TIME_ONE, *argv],
+                capture_output=True,
+                text=True,
+                env=env(),
+                check=True,
+            )
+            times[k] += json.loads(res.stdout.strip().splitlines()[-1])
     return times
 
 
