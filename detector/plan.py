@@ -105,16 +105,24 @@ def check_inputs(cfg: DictConfig) -> tuple[dict[str, Any], spec.DataSpec, check.
     return kwargs, data, check.require_clean(data, allow=list(cfg.data.get("allow") or []))
 
 
-def build(cfg: DictConfig, run_dir: str | Path) -> Plan:
+def build(
+    cfg: DictConfig,
+    run_dir: str | Path,
+    inputs: tuple[dict[str, Any], spec.DataSpec, check.Report] | None = None,
+) -> Plan:
     """Validate ``cfg`` and resolve it into a :class:`Plan`. Nothing is written.
 
-    Call :func:`check_inputs` first where speed matters: it is repeated here, but fails fast.
+    Args:
+        cfg: The composed config.
+        run_dir: The run folder the plan's stages write into.
+        inputs: What :func:`check_inputs` returned, when the caller ran it first (it fails fast,
+            before torch is imported); computed here otherwise.
 
     Raises:
         DetectorError: On any bad input, naming the problem and the fix.
     """
     run_dir = Path(run_dir)
-    kwargs, data, report = check_inputs(cfg)
+    kwargs, data, report = inputs or check_inputs(cfg)
     layout = freeze.Layout.from_yaml(cfg.model.arch)
     setting = _container(cfg.finetune.freeze)
     frozen = freeze.resolve(setting, layout)

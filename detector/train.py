@@ -190,9 +190,9 @@ def run(
     """
     t0 = time.time()
     run_dir = Path(run_dir).resolve()
-    planning.check_inputs(cfg)  # typos and broken datasets fail here, before torch is imported
+    inputs = planning.check_inputs(cfg)  # typos and broken datasets fail here, before torch is imported
     runtime.configure(weights_dir=cfg.paths.weights_dir)
-    plan = planning.build(cfg, run_dir)
+    plan = planning.build(cfg, run_dir, inputs)
     for w in plan.warnings:
         log.warning(w)
     staged = run_dir / "data" / "data.yaml"
