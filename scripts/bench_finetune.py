@@ -8,15 +8,24 @@ the split it is scored on, and training itself is unchanged by it.
 
     python scripts/bench_finetune.py                       # solar + deeppcb, E = 10 and 30
     python scripts/bench_finetune.py --datasets solar --epochs 10 --variant lr:finetune.train.lr0=0.001
+    # more contenders against an earlier run's baselines (same n_train, imgsz and seed):
+    python scripts/bench_finetune.py --epochs 10 --baseline benchmarks/finetune.json --variant ...
+
+Plain training is deterministic here (seeded, ``deterministic=True``, CPU: two runs gave the same
+mAP50-95 to 8 digits), which is what makes ``--baseline`` reuse sound. A reused row says so
+(``reused_from``), and the settings that define a baseline must match or it is rerun.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 from benchlib import COCO_SEG, DATASETS, ROOT, evaluate, run_detector, run_plain, save, subset
+
+PLAIN = "ultralytics defaults"
 
 
 def _variants(specs: list[str], recipe: str | None) -> dict[str, list[str]]:
@@ -32,19 +41,37 @@ def _variants(specs: list[str], recipe: str | None) -> dict[str, list[str]]:
     return out
 
 
-def bench(dataset: str, epochs: int, args, work: Path) -> list[dict]:
-    data = subset(dataset, args.n_train, args.seed, work / "data")
-    rows = []
+SAME = ("n_train", "imgsz", "seed")  # with dataset and epochs, these define a baseline
+
+
+def reused(paths: list[Path], dataset: str, epochs: int, args) -> dict | None:
+    """The Ultralytics-defaults row of an earlier result file made with the same settings."""
+    for path in paths:
+        doc = json.loads(path.read_text())
+        if any(doc["settings"][k] != str(getattr(args, k)) for k in SAME):
+            continue
+        for r in doc["results"]:
+            if (r["dataset"], r["epochs"], r["contender"]) == (dataset, epochs, PLAIN):
+                return {k: r[k] for k in ("contender", "wall_s", "mAP50", "mAP50-95")} | {
+                    "reused_from": r.get("reused_from", str(path))
+                }
+    return None
+
+
+def plain(dataset: str, epochs: int, data: Path, args, work: Path) -> dict:
     plain_args = {"model": "yolo11n.yaml", "pretrained": COCO_SEG, "data": data, "epochs": epochs}
     plain_args |= {"imgsz": args.imgsz, "seed": args.seed, "val": False, "plots": False}
     run, wall = run_plain(plain_args, work / "runs" / f"plain_{dataset}_e{epochs}_{time.time_ns()}")
-    rows.append(
-        {
-            "contender": "ultralytics defaults",
-            "wall_s": round(wall, 1),
-            **evaluate(run / "weights" / "last.pt", data, args.imgsz),
-        }
-    )
+    return {
+        "contender": PLAIN,
+        "wall_s": round(wall, 1),
+        **evaluate(run / "weights" / "last.pt", data, args.imgsz),
+    }
+
+
+def bench(dataset: str, epochs: int, args, work: Path) -> list[dict]:
+    data = subset(dataset, args.n_train, args.seed, work / "data")
+    rows = [reused(args.baseline, dataset, epochs, args) or plain(dataset, epochs, data, args, work)]
     for name, extra in _variants(args.variant, args.recipe).items():
         ours = [
             "data=custom",
@@ -86,6 +113,13 @@ def main() -> None:
         "--recipe", default="default", help="our finetune preset ('' = only the --variant contenders)"
     )
     p.add_argument("--variant", action="append", default=[], help="name:override,override (extra contenders)")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        help="reuse the Ultralytics-defaults rows of this earlier result file (repeatable)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "finetune.json")
     args = p.parse_args()
     work = ROOT / "benchmarks" / "tmp"

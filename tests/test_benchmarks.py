@@ -33,6 +33,15 @@ def test_bench_finetune(tmp_path):
     for r in rows:
         assert 0 <= r["mAP50-95"] <= r["mAP50"] <= 1 and r["wall_s"] > 0
     assert out.with_suffix(".md").read_text().count("| sample") == 2
+    # a second run with other contenders reuses the deterministic baseline row instead of retraining it
+    again = tmp_path / "again.json"
+    _run(
+        "bench_finetune.py", "--datasets", "sample", "--epochs", "1", *TINY, "--recipe", "",
+        "--variant", "none:finetune=none", "--baseline", str(out), "--out", str(again),
+    )  # fmt: skip
+    base, ours = json.loads(again.read_text())["results"]
+    assert base["reused_from"] == str(out) and base["mAP50-95"] == rows[0]["mAP50-95"]
+    assert ours["contender"] == "none" and ours["overrides"] == ["finetune=none"]
 
 
 def test_bench_train(tmp_path):
