@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
+from operator import itemgetter
 from pathlib import Path
 
 from benchlib import COCO_SEG, DATASETS, ROOT, evaluate, run_detector, run_plain, save, subset
@@ -41,26 +43,31 @@ def _variants(specs: list[str], recipe: str | None) -> dict[str, list[str]]:
     return out
 
 
-SAME = ("n_train", "imgsz", "seed")  # with dataset and epochs, these define a baseline
+SAME = ("n_train", "imgsz")  # with dataset, epochs and seed, these define a baseline
 
 
-def reused(paths: list[Path], dataset: str, epochs: int, args) -> dict | None:
+def _seed(row: dict, doc: dict) -> int:
+    """A row's seed (files written before ``--seeds`` existed hold one seed in their settings)."""
+    return int(row.get("seed", doc["settings"].get("seed", -1)))
+
+
+def reused(paths: list[Path], dataset: str, epochs: int, seed: int, args) -> dict | None:
     """The Ultralytics-defaults row of an earlier result file made with the same settings."""
     for path in paths:
         doc = json.loads(path.read_text())
         if any(doc["settings"][k] != str(getattr(args, k)) for k in SAME):
             continue
         for r in doc["results"]:
-            if (r["dataset"], r["epochs"], r["contender"]) == (dataset, epochs, PLAIN):
+            if (r["dataset"], r["epochs"], r["contender"], _seed(r, doc)) == (dataset, epochs, PLAIN, seed):
                 return {k: r[k] for k in ("contender", "wall_s", "mAP50", "mAP50-95")} | {
                     "reused_from": r.get("reused_from", str(path))
                 }
     return None
 
 
-def plain(dataset: str, epochs: int, data: Path, args, work: Path) -> dict:
+def plain(dataset: str, epochs: int, seed: int, data: Path, args, work: Path) -> dict:
     plain_args = {"model": "yolo11n.yaml", "pretrained": COCO_SEG, "data": data, "epochs": epochs}
-    plain_args |= {"imgsz": args.imgsz, "seed": args.seed, "val": False, "plots": False}
+    plain_args |= {"imgsz": args.imgsz, "seed": seed, "val": False, "plots": False}
     run, wall = run_plain(plain_args, work / "runs" / f"plain_{dataset}_e{epochs}_{time.time_ns()}")
     return {
         "contender": PLAIN,
@@ -69,9 +76,12 @@ def plain(dataset: str, epochs: int, data: Path, args, work: Path) -> dict:
     }
 
 
-def bench(dataset: str, epochs: int, args, work: Path) -> list[dict]:
-    data = subset(dataset, args.n_train, args.seed, work / "data")
-    rows = [reused(args.baseline, dataset, epochs, args) or plain(dataset, epochs, data, args, work)]
+def bench(dataset: str, epochs: int, seed: int, args, work: Path) -> list[dict]:
+    """One (dataset, budget, seed) cell: the seed picks the train subset and seeds both trainings."""
+    data = subset(dataset, args.n_train, seed, work / "data")
+    rows = [
+        reused(args.baseline, dataset, epochs, seed, args) or plain(dataset, epochs, seed, data, args, work)
+    ]
     for name, extra in _variants(args.variant, args.recipe).items():
         ours = [
             "data=custom",
@@ -80,7 +90,7 @@ def bench(dataset: str, epochs: int, args, work: Path) -> list[dict]:
             f"name={dataset}_e{epochs}",
             *extra,
         ]
-        ours += [f"train.epochs={epochs}", f"train.imgsz={args.imgsz}", f"train.seed={args.seed}"]
+        ours += [f"train.epochs={epochs}", f"train.imgsz={args.imgsz}", f"train.seed={seed}"]
         ours += ["train.val=false", "train.plots=false"]
         run, wall = run_detector(ours, work / "runs")
         rows.append(
@@ -96,10 +106,42 @@ def bench(dataset: str, epochs: int, args, work: Path) -> list[dict]:
         r |= {
             "dataset": dataset,
             "epochs": epochs,
+            "seed": seed,
             "ratio_mAP50-95": round(r["mAP50-95"] / base, 3) if base else None,
         }
         print(r, flush=True)
     return rows
+
+
+def merged(paths: list[Path], args) -> list[dict]:
+    """The rows of earlier result files (e.g. one per dataset, run side by side), seeds made explicit."""
+    rows = []
+    for path in paths:
+        doc = json.loads(path.read_text())
+        if differ := [k for k in SAME if doc["settings"][k] != str(getattr(args, k))]:
+            raise SystemExit(f"--merge {path} was made with other settings: {differ}")
+        rows += [r | {"seed": _seed(r, doc)} for r in doc["results"]]
+    key = itemgetter("dataset", "epochs", "seed", "contender")
+    unique = {key(r): r for r in reversed(rows)}  # a baseline reused by a later file counts once
+    return list(reversed(unique.values()))
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Mean mAP and mean ratio over seeds for each (dataset, budget, contender)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["epochs"], r["contender"]), []).append(r)
+    return [
+        {
+            "dataset": d,
+            "epochs": e,
+            "contender": c,
+            "seeds": sorted({r["seed"] for r in rs}),
+            **{k: round(statistics.fmean(r[k] for r in rs), 4) for k in ("mAP50", "mAP50-95")},
+            "ratio_mAP50-95": round(statistics.fmean(r["ratio_mAP50-95"] for r in rs), 3),
+        }
+        for (d, e, c), rs in groups.items()
+    ]
 
 
 def main() -> None:
@@ -108,7 +150,9 @@ def main() -> None:
     p.add_argument("--epochs", default="10,30", help="comma list of epoch budgets (all stages counted)")
     p.add_argument("--n-train", type=int, default=400, help="seeded train subset size (0 = all)")
     p.add_argument("--imgsz", type=int, default=320)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds", default="0", help="comma list: each seed draws its own train subset and seeds training"
+    )
     p.add_argument(
         "--recipe", default="default", help="our finetune preset ('' = only the --variant contenders)"
     )
@@ -120,29 +164,48 @@ def main() -> None:
         default=[],
         help="reuse the Ultralytics-defaults rows of this earlier result file (repeatable)",
     )
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        help="train nothing: combine these result files (same n_train and imgsz) into --out",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "finetune.json")
     args = p.parse_args()
     work = ROOT / "benchmarks" / "tmp"
-    rows = [
-        r
-        for d in args.datasets.split(",")
-        for e in map(int, args.epochs.split(","))
-        for r in bench(d, e, args, work)
-    ]
-    results = {"settings": {k: str(v) for k, v in vars(args).items()}, "results": rows}
+    rows = (
+        merged(args.merge, args)
+        if args.merge
+        else [
+            r
+            for d in args.datasets.split(",")
+            for e in map(int, args.epochs.split(","))
+            for seed in map(int, args.seeds.split(","))
+            for r in bench(d, e, seed, args, work)
+        ]
+    )
+    means = summary(rows)
+    results = {"settings": {k: str(v) for k, v in vars(args).items()}, "results": rows, "summary": means}
     table = [
         [
             r["dataset"],
             r["epochs"],
+            r.get("seed", "mean"),
             r["contender"],
             f"{r['mAP50']:.3f}",
             f"{r['mAP50-95']:.3f}",
             r["ratio_mAP50-95"],
-            r["wall_s"],
+            r.get("wall_s", ""),
         ]
-        for r in rows
+        for r in sorted(rows, key=lambda r: (r["dataset"], r["epochs"], r["seed"]))
+        + [m for m in means if len(m["seeds"]) > 1]
     ]
-    save(results, args.out, table, ["dataset", "epochs", "contender", "mAP50", "mAP50-95", "ratio", "wall s"])
+    save(
+        results,
+        args.out,
+        table,
+        ["dataset", "epochs", "seed", "contender", "mAP50", "mAP50-95", "ratio", "wall s"],
+    )
 
 
 if __name__ == "__main__":

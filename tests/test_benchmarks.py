@@ -33,15 +33,25 @@ def test_bench_finetune(tmp_path):
     for r in rows:
         assert 0 <= r["mAP50-95"] <= r["mAP50"] <= 1 and r["wall_s"] > 0
     assert out.with_suffix(".md").read_text().count("| sample") == 2
-    # a second run with other contenders reuses the deterministic baseline row instead of retraining it
+    # other contenders over two seeds reuse the deterministic seed-0 baseline instead of retraining it
     again = tmp_path / "again.json"
     _run(
         "bench_finetune.py", "--datasets", "sample", "--epochs", "1", *TINY, "--recipe", "",
-        "--variant", "none:finetune=none", "--baseline", str(out), "--out", str(again),
+        "--variant", "none:finetune=none", "--seeds", "0,1", "--baseline", str(out), "--out", str(again),
     )  # fmt: skip
-    base, ours = json.loads(again.read_text())["results"]
-    assert base["reused_from"] == str(out) and base["mAP50-95"] == rows[0]["mAP50-95"]
-    assert ours["contender"] == "none" and ours["overrides"] == ["finetune=none"]
+    base0, none0, base1, none1 = json.loads(again.read_text())["results"]
+    assert base0["reused_from"] == str(out) and base0["mAP50-95"] == rows[0]["mAP50-95"]
+    assert "reused_from" not in base1 and (base0["seed"], base1["seed"]) == (0, 1)
+    assert none0["contender"] == none1["contender"] == "none" and none0["overrides"] == ["finetune=none"]
+    # partial result files merge into one table, the shared baseline counted once, with means over seeds
+    merged = tmp_path / "merged.json"
+    _run("bench_finetune.py", *TINY, "--merge", str(out), str(again), "--out", str(merged))
+    doc = json.loads(merged.read_text())
+    assert len(doc["results"]) == 5
+    means = {m["contender"]: m for m in doc["summary"]}
+    assert means["none"]["seeds"] == [0, 1] and means["detector (default)"]["seeds"] == [0]
+    assert means["none"]["mAP50-95"] == pytest.approx((none0["mAP50-95"] + none1["mAP50-95"]) / 2, abs=1e-4)
+    assert "| mean" in merged.with_suffix(".md").read_text()
 
 
 def test_bench_train(tmp_path):
