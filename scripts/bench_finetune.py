@@ -6,14 +6,18 @@ the same way: the *last* weights on the full val split. Neither run validates du
 (``val=False``; Ultralytics still validates once at the end), so neither can select weights on
 the split it is scored on, and training itself is unchanged by it.
 
-    python scripts/bench_finetune.py                       # solar + deeppcb, E = 10 and 30
+    python scripts/bench_finetune.py                       # solar + deeppcb, E = 10 and 30, seed 0
+    python scripts/bench_finetune.py --seeds 0,1           # the same over two subsets/seeds, with means
     python scripts/bench_finetune.py --datasets solar --epochs 10 --variant lr:finetune.train.lr0=0.001
     # more contenders against an earlier run's baselines (same n_train, imgsz and seed):
     python scripts/bench_finetune.py --epochs 10 --baseline benchmarks/finetune.json --variant ...
+    # parts run side by side (one per core), then one table:
+    python scripts/bench_finetune.py --merge benchmarks/a.json benchmarks/b.json
 
-Plain training is deterministic here (seeded, ``deterministic=True``, CPU: two runs gave the same
-mAP50-95 to 8 digits), which is what makes ``--baseline`` reuse sound. A reused row says so
-(``reused_from``), and the settings that define a baseline must match or it is rerun.
+Plain training is deterministic here (seeded, ``deterministic=True``, CPU): the same seed gave the
+same mAP50-95 to 16 digits across sessions, which is what makes ``--baseline`` reuse sound. A
+reused row says so (``reused_from``); the settings that define a baseline must match or it is
+rerun. Different seeds draw different subsets and differ by far more than that, hence ``--seeds``.
 """
 
 from __future__ import annotations
