@@ -29,7 +29,7 @@ import time
 from operator import itemgetter
 from pathlib import Path
 
-from benchlib import COCO_SEG, DATASETS, ROOT, evaluate, run_detector, run_plain, save, subset
+from benchlib import COCO_SEG, DATASETS, ROOT, differing, evaluate, run_detector, run_plain, save, subset
 
 PLAIN = "ultralytics defaults"
 
@@ -50,19 +50,23 @@ def _variants(specs: list[str], recipe: str | None) -> dict[str, list[str]]:
 SAME = ("n_train", "imgsz")  # with dataset, epochs and seed, these define a baseline
 
 
-def _seed(row: dict, doc: dict) -> int:
-    """A row's seed (files written before ``--seeds`` existed hold one seed in their settings)."""
-    return int(row.get("seed", doc["settings"].get("seed", -1)))
+def _rows(path: Path, args) -> tuple[list[dict], dict]:
+    """An earlier result file's rows, each with its seed, and the ``SAME`` settings it differs in.
+
+    Files written before ``--seeds`` existed hold their one seed in their settings.
+    """
+    doc = json.loads(path.read_text())
+    seed = doc["settings"].get("seed", -1)
+    rows = [r | {"seed": int(r.get("seed", seed))} for r in doc["results"]]
+    return rows, differing(doc, args, SAME)
 
 
 def reused(paths: list[Path], dataset: str, epochs: int, seed: int, args) -> dict | None:
     """The Ultralytics-defaults row of an earlier result file made with the same settings."""
     for path in paths:
-        doc = json.loads(path.read_text())
-        if any(doc["settings"][k] != str(getattr(args, k)) for k in SAME):
-            continue
-        for r in doc["results"]:
-            if (r["dataset"], r["epochs"], r["contender"], _seed(r, doc)) == (dataset, epochs, PLAIN, seed):
+        rows, differ = _rows(path, args)
+        for r in [] if differ else rows:
+            if (r["dataset"], r["epochs"], r["contender"], r["seed"]) == (dataset, epochs, PLAIN, seed):
                 return {k: r[k] for k in ("contender", "wall_s", "mAP50", "mAP50-95")} | {
                     "reused_from": r.get("reused_from", str(path))
                 }
@@ -121,10 +125,10 @@ def merged(paths: list[Path], args) -> list[dict]:
     """The rows of earlier result files (e.g. one per dataset, run side by side), seeds made explicit."""
     rows = []
     for path in paths:
-        doc = json.loads(path.read_text())
-        if differ := [k for k in SAME if doc["settings"][k] != str(getattr(args, k))]:
+        got, differ = _rows(path, args)
+        if differ:
             raise SystemExit(f"--merge {path} was made with other settings: {differ}")
-        rows += [r | {"seed": _seed(r, doc)} for r in doc["results"]]
+        rows += got
     key = itemgetter("dataset", "epochs", "seed", "contender")
     unique = {key(r): r for r in reversed(rows)}  # a baseline reused by a later file counts once
     return list(reversed(unique.values()))

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import optuna
-from benchlib import DATASETS, ROOT, env, save, subset
+from benchlib import DATASETS, ROOT, differing, env, save, subset
 
 SWEEP = "import sys; from detector.cli import sweep; sys.argv[0] = 'detector-sweep'; sweep()"
 SAME = (
@@ -43,12 +43,7 @@ SAME = (
 def baseline(path: Path, args) -> dict:
     """The unpruned run of an earlier result file, if it was made with the same settings."""
     doc = json.loads(path.read_text())
-    differ = {
-        k: (doc["settings"][k], str(getattr(args, k)))
-        for k in SAME
-        if doc["settings"][k] != str(getattr(args, k))
-    }
-    if differ:
+    if differ := differing(doc, args, SAME):
         raise SystemExit(f"--baseline {path} was made with other settings: {differ}")
     return next(r for r in doc["runs"] if r["mode"] == "unpruned")
 

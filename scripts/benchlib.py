@@ -108,6 +108,15 @@ def evaluate(weights: Path, data_yaml: Path, imgsz: int) -> dict[str, float]:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def differing(doc: dict, args, keys: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """The settings among ``keys`` where an earlier result file differs from this run's ``args``."""
+    return {
+        k: (doc["settings"][k], str(getattr(args, k)))
+        for k in keys
+        if doc["settings"][k] != str(getattr(args, k))
+    }
+
+
 def save(results: dict, out: Path, table: list[list], header: list[str]) -> None:
     """Write ``results`` as JSON and print (and save) a short Markdown table."""
     out.parent.mkdir(parents=True, exist_ok=True)
