@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, compose, run_cli
-from doctor_data import PCB, SOLAR, mini
+from doctor_data import PCB, SOLAR, mini, require
 from PIL import Image
 
 from detector import train
@@ -198,7 +198,7 @@ def test_each_problem_is_reported_with_its_file(ds, code):
 
 @pytest.mark.parametrize("yaml_path", [SOLAR, PCB], ids=["solar", "deeppcb"])
 def test_shared_datasets_are_usable(yaml_path):
-    report = check.check_dataset(spec.load(yaml_path, strict=False))
+    report = check.check_dataset(spec.load(require(yaml_path), strict=False))
     assert report.errors == [] and report.warnings == []
     backgrounds = sum(c["backgrounds"] for c in report.counts.values())
     assert backgrounds == (3 if yaml_path == SOLAR else 0)
