@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from detector import augment, freeze, keys, weights
+from detector import augment, ema, freeze, keys, weights
 from detector.data import check, spec
 from detector.errors import DetectorError
 
@@ -29,6 +29,7 @@ class Stage:
     train: dict[str, Any]  # Ultralytics keys
     freeze: list[int]
     init: Path | None  # checkpoint to transfer from; None = random init
+    ema: dict[str, float] | None = None  # finetune.ema; None = Ultralytics' own EMA schedule
 
 
 @dataclass
@@ -61,12 +62,18 @@ def _train_kwargs(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _stages(
-    cfg: DictConfig, run_dir: Path, kwargs: dict, frozen: list[int], layout: freeze.Layout, init: Path | None
+    cfg: DictConfig,
+    run_dir: Path,
+    kwargs: dict,
+    frozen: list[int],
+    layout: freeze.Layout,
+    init: Path | None,
+    average: dict[str, float] | None,
 ) -> tuple[list[Stage], float | None]:
     """One stage, or two for ``finetune.two_stage``; also returns stage 2's lr scale."""
     two = _container(cfg.finetune.get("two_stage"))
     if not two:
-        return [Stage("train", run_dir, kwargs, frozen, init)], None
+        return [Stage("train", run_dir, kwargs, frozen, init, average)], None
     unknown = set(two) - {"epochs", "lr_scale", "freeze", "train"}
     if unknown:
         raise DetectorError(
@@ -79,13 +86,14 @@ def _stages(
         )
     extra = two.get("train") or {}
     keys.validate("finetune.two_stage.train", extra)
-    stage1 = Stage("stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init)
+    stage1 = Stage("stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init, average)
     stage2 = Stage(
         "stage2",
         run_dir,
         {**kwargs, **extra, "epochs": total - k},
         freeze.resolve(two.get("freeze", "none"), layout),
         run_dir / "stage1" / "weights" / "best.pt",
+        average,
     )
     return [stage1, stage2], float(two.get("lr_scale", 0.1))
 
@@ -123,6 +131,7 @@ def build(
     """
     run_dir = Path(run_dir)
     kwargs, data, report = inputs or check_inputs(cfg)
+    average = ema.resolve(_container(cfg.finetune.get("ema")))  # fails before the checkpoint loads
     layout = freeze.Layout.from_yaml(cfg.model.arch)
     setting = _container(cfg.finetune.freeze)
     frozen = freeze.resolve(setting, layout)
@@ -138,5 +147,5 @@ def build(
                 f"finetune.freeze={setting} ignored: freezing randomly initialised layers cannot help."
             )
             frozen = []
-    stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path)
+    stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average)
     return Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)

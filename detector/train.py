@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from detector import augment, runtime
+from detector import augment, ema, runtime
 from detector import plan as planning
 from detector.data.stage import stage as stage_data
 from detector.errors import DetectorError
@@ -80,7 +80,7 @@ def _fit(
 
     model = YOLO(str(resume_from) if resume_from else arch, task="detect")
     model.add_callback("on_pretrain_routine_end", collect)
-    for event, fn in callbacks.items():
+    for event, fn in [*callbacks.items(), *(ema.callbacks(stage.ema) if stage.ema else {}).items()]:
         model.add_callback(event, fn)
     if resume_from:
         # Ultralytics rebuilds everything from the checkpoint's train_args. 8.4.190 stores the pipeline
@@ -219,6 +219,7 @@ def run(
                 "name": stage.name,
                 "dir": str(stage.save_dir),
                 "freeze": stage.freeze,
+                "ema": stage.ema,
                 "train": {k: v for k, v in stage.train.items() if k != "augmentations"},  # recorded below
                 "metrics": metrics,
                 **facts,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import time
 from operator import itemgetter
@@ -38,7 +39,7 @@ def _variants(specs: list[str], recipe: str | None) -> dict[str, list[str]]:
     out = {f"detector ({recipe})": [f"finetune={recipe}"]} if recipe else {}
     for s in specs:
         name, _, overrides = s.partition(":")
-        extra = [o for o in overrides.split(",") if o]
+        extra = [o for o in re.split(r",(?![^{\[]*[}\]])", overrides) if o]  # not inside {} or []
         out[name] = (
             extra
             if any(o.startswith("finetune=") for o in extra)

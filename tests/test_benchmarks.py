@@ -37,12 +37,13 @@ def test_bench_finetune(tmp_path):
     again = tmp_path / "again.json"
     _run(
         "bench_finetune.py", "--datasets", "sample", "--epochs", "1", *TINY, "--recipe", "",
-        "--variant", "none:finetune=none", "--seeds", "0,1", "--baseline", str(out), "--out", str(again),
+        "--variant", "none:finetune=none,finetune.ema={decay:0.9,tau:5}", "--seeds", "0,1", "--baseline", str(out), "--out", str(again),
     )  # fmt: skip
     base0, none0, base1, none1 = json.loads(again.read_text())["results"]
     assert base0["reused_from"] == str(out) and base0["mAP50-95"] == rows[0]["mAP50-95"]
     assert "reused_from" not in base1 and (base0["seed"], base1["seed"]) == (0, 1)
-    assert none0["contender"] == none1["contender"] == "none" and none0["overrides"] == ["finetune=none"]
+    assert none0["contender"] == none1["contender"] == "none"
+    assert none0["overrides"] == ["finetune=none", "finetune.ema={decay:0.9,tau:5}"]  # braces kept whole
     # partial result files merge into one table, the shared baseline counted once, with means over seeds
     merged = tmp_path / "merged.json"
     _run("bench_finetune.py", *TINY, "--merge", str(out), str(again), "--out", str(merged))
