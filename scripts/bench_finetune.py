@@ -182,19 +182,30 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "finetune.json")
     args = p.parse_args()
     work = ROOT / "benchmarks" / "tmp"
-    rows = (
-        merged(args.merge, args)
-        if args.merge
-        else [
-            r
-            for d in args.datasets.split(",")
-            for e in map(int, args.epochs.split(","))
-            for seed in map(int, args.seeds.split(","))
-            for r in bench(d, e, seed, args, work)
-        ]
-    )
+    if args.merge:
+        write(merged(args.merge, args), args, complete=True)
+        return
+    cells = [
+        (d, e, seed)
+        for d in args.datasets.split(",")
+        for e in map(int, args.epochs.split(","))
+        for seed in map(int, args.seeds.split(","))
+    ]
+    rows: list[dict] = []
+    for i, cell in enumerate(cells, 1):
+        rows += bench(*cell, args, work)
+        write(rows, args, complete=i == len(cells))  # a stopped run keeps the cells it finished
+
+
+def write(rows: list[dict], args, complete: bool) -> None:
+    """Save the rows so far (JSON and table); the table is printed once the run is complete."""
     means = summary(rows)
-    results = {"settings": {k: str(v) for k, v in vars(args).items()}, "results": rows, "summary": means}
+    results = {
+        "settings": {k: str(v) for k, v in vars(args).items()},
+        "complete": complete,
+        "results": rows,
+        "summary": means,
+    }
     table = [
         [
             r["dataset"],
@@ -209,12 +220,8 @@ def main() -> None:
         for r in sorted(rows, key=lambda r: (r["dataset"], r["epochs"], r["seed"]))
         + [m for m in means if len(m["seeds"]) > 1]
     ]
-    save(
-        results,
-        args.out,
-        table,
-        ["dataset", "epochs", "seed", "contender", "mAP50", "mAP50-95", "ratio", "wall s"],
-    )
+    header = ["dataset", "epochs", "seed", "contender", "mAP50", "mAP50-95", "ratio", "wall s"]
+    save(results, args.out, table, header, echo=complete)
 
 
 if __name__ == "__main__":

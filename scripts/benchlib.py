@@ -117,10 +117,9 @@ def differing(doc: dict, args, keys: tuple[str, ...]) -> dict[str, tuple[str, st
     }
 
 
-def save(results: dict, out: Path, table: list[list], header: list[str]) -> None:
-    """Write ``results`` as JSON and print (and save) a short Markdown table."""
+def save(results: dict, out: Path, table: list[list], header: list[str], echo: bool = True) -> None:
+    """Write ``results`` as JSON and a short Markdown table, each atomically; print the table if ``echo``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
     widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
     lines = [
         "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) + " |"
@@ -128,6 +127,11 @@ def save(results: dict, out: Path, table: list[list], header: list[str]) -> None
     ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     text = "\n".join(lines)
-    out.with_suffix(".md").write_text(text + "\n")
+    for path, body in ((out, json.dumps(results, indent=2)), (out.with_suffix(".md"), text)):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(body + "\n")
+        os.replace(tmp, path)
+    if not echo:
+        return
     print(text)
     print(f"\nsaved {out} and {out.with_suffix('.md')}")

@@ -28,7 +28,9 @@ def _run(script: str, *args: str) -> None:
 def test_bench_finetune(tmp_path):
     out = tmp_path / "finetune.json"
     _run("bench_finetune.py", "--datasets", "sample", "--epochs", "1", *TINY, "--out", str(out))
-    rows = json.loads(out.read_text())["results"]
+    doc = json.loads(out.read_text())
+    rows = doc["results"]
+    assert doc["complete"] is True  # written after every cell; True once the last one is in
     assert [r["contender"] for r in rows] == ["ultralytics defaults", "detector (default)"]
     for r in rows:
         assert 0 <= r["mAP50-95"] <= r["mAP50"] <= 1 and r["wall_s"] > 0
