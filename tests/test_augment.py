@@ -181,10 +181,13 @@ def test_flip_moves_known_boxes_with_the_pixels(target, pixels, boxes):
 
 
 @pytest.mark.skipif(not KNOWN.exists(), reason="shared solar data absent")
-def test_rotate90_moves_known_boxes_with_the_pixels():
+@pytest.mark.parametrize(
+    "spec", [[{"_target_": "albumentations.RandomRotate90", "p": 1.0}], "augment=rot90"], ids=["p1", "preset"]
+)
+def test_rotate90_moves_known_boxes_with_the_pixels(spec):
     seen = set()
-    step = _wrap([{"_target_": "albumentations.RandomRotate90", "p": 1.0}])
-    for _ in range(12):  # the quarter turn is random: identify it from the pixels, then check the boxes
+    step = _wrap(spec)
+    for _ in range(24):  # the quarter turn is random: identify it from the pixels, then check the boxes
         labels = _labelled(KNOWN)
         before_img, before = labels["img"].copy(), labels["instances"].bboxes.copy()
         img, after = _apply(step, labels)
