@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from detector import files
 from detector.compose import plain_overrides
 from detector.train import METRICS as _ULTRALYTICS
 
@@ -84,9 +84,7 @@ def write(sweep_dir: Path) -> Path:
     writer.writeheader()
     writer.writerows(rows)
     path = sweep_dir / "summary.csv"
-    tmp = sweep_dir / ".summary.csv.tmp"
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    files.write_text(path, buf.getvalue())
     print(f"\n{table(rows)}\n{path}")
     return path
 

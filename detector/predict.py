@@ -12,7 +12,7 @@ from typing import Any
 from detector import artifacts, runtime
 from detector.data.spec import IMG_FORMATS
 from detector.errors import DetectorError
-from detector.train import write_json
+from detector.files import write_json
 from detector.weights import sha256
 
 

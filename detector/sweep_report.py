@@ -19,6 +19,8 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from detector import files
+
 log = logging.getLogger(__name__)
 
 # Optuna's matplotlib plots, one PNG each. Importances need two finished trials that differ.
@@ -28,12 +30,6 @@ PLOTS = {
     "parallel_coordinates": "plot_parallel_coordinate",
     "intermediate_values": "plot_intermediate_values",
 }
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
@@ -70,7 +66,7 @@ def write_best(study: optuna.Study, path: Path) -> dict[str, Any] | None:
         "epochs": best.user_attrs.get("epochs"),
         "trials": counts(study),
     }
-    _atomic(
+    files.write_text(
         path,
         "# The best trial so far; `command` retrains it with detector-train.\n"
         + yaml.safe_dump(doc, sort_keys=False),
@@ -112,7 +108,7 @@ def write_csv(study: optuna.Study, path: Path) -> int:
                 "finished": t.datetime_complete or "",
             }
         )
-    _atomic(path, buf.getvalue())
+    files.write_text(path, buf.getvalue())
     return len(trials)
 
 

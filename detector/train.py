@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import platform
 import sys
 import time
@@ -17,6 +15,7 @@ from detector import augment, ema, runtime
 from detector import plan as planning
 from detector.data.stage import stage as stage_data
 from detector.errors import DetectorError
+from detector.files import write_json
 
 log = logging.getLogger(__name__)
 
@@ -163,13 +162,6 @@ def _versions() -> dict[str, str]:
         "ultralytics": ultralytics.__version__,
         "detector": __version__,
     }
-
-
-def write_json(path: Path, doc: dict) -> None:
-    """Write JSON atomically: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def run(

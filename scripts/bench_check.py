@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from detector import files  # noqa: E402
 from detector.data import check, images, spec  # noqa: E402
 from detector.data.fingerprint import fingerprint  # noqa: E402
 
@@ -116,9 +116,7 @@ def main() -> None:
     results = [measure(d, DATASETS[d], args.repeat, args.ultralytics) for d in args.datasets]
     doc = {"cpus": os.cpu_count(), "repeat": args.repeat, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, args.out)
+    files.write_json(args.out, doc)
     for r in results:
         print(f"\n{r['dataset']}: {r['images']} images, {r['errors']} errors, {r['backgrounds']} backgrounds")
         print(f"  {'step':<28}{'seconds':>9}{'x read':>9}")

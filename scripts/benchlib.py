@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from detector import runtime
+from detector import files, runtime
 from detector.data import spec as data_spec
 from detector.data.stage import stage
 
@@ -127,10 +127,8 @@ def save(results: dict, out: Path, table: list[list], header: list[str], echo: b
     ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     text = "\n".join(lines)
-    for path, body in ((out, json.dumps(results, indent=2)), (out.with_suffix(".md"), text)):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(body + "\n")
-        os.replace(tmp, path)
+    files.write_text(out, json.dumps(results, indent=2) + "\n")
+    files.write_text(out.with_suffix(".md"), text + "\n")
     if not echo:
         return
     print(text)
