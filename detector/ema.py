@@ -44,13 +44,16 @@ def schedule(decay: float, tau: float) -> Callable[[int], float]:
     return lambda updates: decay * (1 - math.exp(-updates / tau))
 
 
-def callbacks(ema: dict[str, float]) -> dict[str, Callable[[Any], None]]:
-    """Ultralytics callbacks, event -> function, giving the trainer's EMA this schedule.
+def callbacks(ema: dict[str, float] | None) -> dict[str, Callable[[Any], None]]:
+    """Ultralytics callbacks, event -> function, giving the trainer's EMA this schedule (none for ``None``).
 
     They run after Ultralytics built the EMA and, on resume, restored its update count, so only
     the decay function changes; the averaged weights and the count carry on. Ultralytics builds a
     new EMA when it recovers from a NaN loss, hence once more at every epoch start.
     """
+
+    if ema is None:
+        return {}
 
     def apply(trainer) -> None:
         if trainer.ema is not None:

@@ -79,7 +79,7 @@ def _fit(
 
     model = YOLO(str(resume_from) if resume_from else arch, task="detect")
     model.add_callback("on_pretrain_routine_end", collect)
-    for event, fn in [*callbacks.items(), *(ema.callbacks(stage.ema) if stage.ema else {}).items()]:
+    for event, fn in [*callbacks.items(), *ema.callbacks(stage.ema).items()]:
         model.add_callback(event, fn)
     if resume_from:
         # Ultralytics rebuilds everything from the checkpoint's train_args. 8.4.190 stores the pipeline
