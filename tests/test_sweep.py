@@ -163,7 +163,7 @@ BAD = {
     "unreachable storage": (["sweep.storage=postgresql://u:secret@127.0.0.1:9/db"], "Cannot open the study storage postgresql://u:***@127.0.0.1:9/db"),
     "unknown database": (["sweep.storage=nosuchdb://x/y"], "Cannot open the study storage nosuchdb://x/y"),
     "direction clash": (_direction_clash, "already exists in this storage with direction minimize"),
-    "lr0 with optimizer auto": (["hparams_search.overrides=[]"], "with train.optimizer=auto has no effect"),
+    "lr0 with optimizer auto": (["hparams_search.overrides=[]", "train.optimizer=auto"], "with train.optimizer=auto has no effect"),
     "no trials": (["sweep.n_trials=0"], "sweep.n_trials=0 must be"),
 }  # fmt: skip
 

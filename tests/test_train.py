@@ -66,6 +66,17 @@ def test_two_stage_is_one_run_with_lower_lr(tiny_ckpt, sample_copy, tmp_path):
     assert Path(summary["weights"]["best"]).exists()
 
 
+@pytest.mark.parametrize(("optimizer", "lr0"), [(None, 0.002), ("auto", 0.001)])
+def test_default_recipe_sets_its_optimizer_whatever_the_class_count(optimizer, lr0, sample_copy, tmp_path):
+    # Six class names: Ultralytics' optimizer=auto would pick AdamW at 0.002 * 5 / (4 + 6) = 0.001.
+    text = sample_copy.read_text().replace("  0: solar-pv-panel", "\n".join(f"  {i}: c{i}" for i in range(6)))
+    sample_copy.write_text(text)
+    extra = [] if optimizer is None else [f"train.optimizer={optimizer}"]
+    cfg = compose("debug=smoke", "data=custom", f"data.yaml={sample_copy}", "finetune=default", *extra)
+    (stage,) = train.run(cfg, tmp_path / "run")["stages"]
+    assert stage["optimizer"] == "AdamW" and stage["lr0"] == pytest.approx(lr0)
+
+
 @pytest.mark.skipif(not (SHARED_WEIGHTS / "yolo11n-seg.pt").exists(), reason="shared COCO checkpoint absent")
 def test_coco_segmentation_checkpoint_into_one_class_detector(sample_copy, tmp_path):
     cfg = compose("debug=smoke", "data=custom", f"data.yaml={sample_copy}", "model=yolo11n_coco_seg")
