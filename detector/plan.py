@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from detector import augment, ema, freeze, keys, weights
+from detector import augment, ema, freeze, keys, layer_lr, weights
 from detector.data import check, spec
 from detector.errors import DetectorError
 
@@ -30,6 +30,7 @@ class Stage:
     freeze: list[int]
     init: Path | None  # checkpoint to transfer from; None = random init
     ema: dict[str, float] | None = None  # finetune.ema; None = Ultralytics' own EMA schedule
+    lr_multiples: list[float] | None = None  # finetune.layer_lr, per layer index; None = one lr everywhere
 
 
 @dataclass
@@ -69,11 +70,12 @@ def _stages(
     layout: freeze.Layout,
     init: Path | None,
     average: dict[str, float] | None,
+    multiples: list[float] | None,
 ) -> tuple[list[Stage], float | None]:
     """One stage, or two for ``finetune.two_stage``; also returns stage 2's lr scale."""
     two = _container(cfg.finetune.get("two_stage"))
     if not two:
-        return [Stage("train", run_dir, kwargs, frozen, init, average)], None
+        return [Stage("train", run_dir, kwargs, frozen, init, average, multiples)], None
     unknown = set(two) - {"epochs", "lr_scale", "freeze", "train"}
     if unknown:
         raise DetectorError(
@@ -86,7 +88,7 @@ def _stages(
         )
     extra = two.get("train") or {}
     keys.validate("finetune.two_stage.train", extra)
-    stage1 = Stage("stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init, average)
+    stage1 = Stage("stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init, average, multiples)
     stage2 = Stage(
         "stage2",
         run_dir,
@@ -94,6 +96,7 @@ def _stages(
         freeze.resolve(two.get("freeze", "none"), layout),
         run_dir / "stage1" / "weights" / "best.pt",
         average,
+        multiples,
     )
     return [stage1, stage2], float(two.get("lr_scale", 0.1))
 
@@ -132,7 +135,9 @@ def build(
     run_dir = Path(run_dir)
     kwargs, data, report = inputs or check_inputs(cfg)
     average = ema.resolve(_container(cfg.finetune.get("ema")))  # fails before the checkpoint loads
+    scales = layer_lr.resolve(_container(cfg.finetune.get("layer_lr")))
     layout = freeze.Layout.from_yaml(cfg.model.arch)
+    multiples = layer_lr.per_layer(scales, layout) if scales else None
     setting = _container(cfg.finetune.freeze)
     frozen = freeze.resolve(setting, layout)
     pre = weights.resolve(cfg.model.weights, cfg.paths.weights_dir, bool(cfg.model.get("require_pretrained")))
@@ -147,5 +152,5 @@ def build(
                 f"finetune.freeze={setting} ignored: freezing randomly initialised layers cannot help."
             )
             frozen = []
-    stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average)
+    stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average, multiples)
     return Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)

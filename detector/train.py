@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from detector import augment, ema, runtime
+from detector import augment, ema, layer_lr, runtime
 from detector import plan as planning
 from detector.data.stage import stage as stage_data
 from detector.errors import DetectorError
@@ -40,7 +40,7 @@ def _model_facts(trainer, source_state: dict | None) -> dict[str, Any]:
         "trainable_params": sum(p.numel() for p in params if p.requires_grad),
         "tensors_total": len(state),
         "optimizer": type(trainer.optimizer).__name__,
-        "lr0": trainer.optimizer.param_groups[0].get("initial_lr", trainer.optimizer.param_groups[0]["lr"]),
+        "lr0": trainer.args.lr0,  # optimizer=auto writes its choice here; finetune.layer_lr scales groups from it
     }
     if source_state is not None:  # Ultralytics copies tensors whose name and shape match
         facts["tensors_transferred"] = sum(
@@ -79,7 +79,8 @@ def _fit(
 
     model = YOLO(str(resume_from) if resume_from else arch, task="detect")
     model.add_callback("on_pretrain_routine_end", collect)
-    for event, fn in [*callbacks.items(), *ema.callbacks(stage.ema).items()]:
+    ours = [*ema.callbacks(stage.ema).items(), *layer_lr.callbacks(stage.lr_multiples).items()]
+    for event, fn in [*callbacks.items(), *ours]:
         model.add_callback(event, fn)
     if resume_from:
         # Ultralytics rebuilds everything from the checkpoint's train_args. 8.4.190 stores the pipeline
@@ -212,6 +213,7 @@ def run(
                 "dir": str(stage.save_dir),
                 "freeze": stage.freeze,
                 "ema": stage.ema,
+                "layer_lr": stage.lr_multiples,
                 "train": {k: v for k, v in stage.train.items() if k != "augmentations"},  # recorded below
                 "metrics": metrics,
                 **facts,
