@@ -52,33 +52,29 @@ def _groups(trainer) -> list[dict]:
     ]
 
 
-def _check(groups: list[dict], multiples: list[float], lr0: float, n_params: int, counted: int) -> None:
-    assert counted == n_params  # every parameter is in exactly one group
-    for g in groups:
-        assert len({multiples[i] for i in g["layers"]}) == 1  # one multiple per group
-        assert g["initial_lr"] == pytest.approx(lr0 * multiples[min(g["layers"])])
-    # Ultralytics' three groups (weights, norm weights, biases), each split into the three sections
-    assert sorted(g["tag"] for g in groups) == sorted(["weight", "bn", "bias"] * 3)
-
-
 @pytest.mark.slow
 def test_trainer_optimizer_uses_the_multiples(tmp_path):
     seen = {}
 
     def record(trainer) -> None:
-        params = list(trainer.model.parameters())
+        groups = trainer.optimizer.param_groups
         seen.update(
             groups=_groups(trainer),
-            n=len(params),
-            counted=sum(len(g["params"]) for g in trainer.optimizer.param_groups),
+            n=len(list(trainer.model.parameters())),
+            counted=sum(len(g["params"]) for g in groups),
+            lr=[g["lr"] for g in groups],
         )
-        seen["lr"] = [g["lr"] for g in trainer.optimizer.param_groups]
 
     cfg = compose("debug=smoke", "train.epochs=2", "finetune.layer_lr={backbone:0.1,head:3}")
     summary = train.run(cfg, tmp_path / "run", callbacks={"on_train_end": record})
     multiples = summary["stages"][0]["layer_lr"]
     assert multiples[0] == 0.1 and multiples[-1] == 3.0
-    _check(seen["groups"], multiples, 0.002, seen["n"], seen["counted"])
+    assert seen["counted"] == seen["n"]  # every parameter is in exactly one group
+    for g in seen["groups"]:
+        assert len({multiples[i] for i in g["layers"]}) == 1  # one multiple per group
+        assert g["initial_lr"] == pytest.approx(0.002 * multiples[min(g["layers"])])
+    # Ultralytics' three groups (weights, norm weights, biases), each split into the three sections
+    assert sorted(g["tag"] for g in seen["groups"]) == sorted(["weight", "bn", "bias"] * 3)
     # the scheduler decays every group from its own base: the lr ratios between sections survive
     by_tag = {
         (g["tag"], multiples[min(g["layers"])]): lr for g, lr in zip(seen["groups"], seen["lr"], strict=True)
