@@ -71,7 +71,8 @@ def split(optimizer, model, multiples: list[float]) -> None:
 def callbacks(multiples: list[float] | None) -> dict[str, Callable[[Any], None]]:
     """Ultralytics callbacks, event -> function, that give the trainer's optimizer these per-layer lr multiples.
 
-    Like every callback of ours, they do not reach the worker processes of a multi-GPU (DDP) run.
+    Ultralytics runs ``on_pretrain_routine_start`` on one process only, so under DDP the GPUs would get
+    different groups; :mod:`detector.devices` refuses multi-device runs before that can happen.
     """
     if multiples is None:
         return {}

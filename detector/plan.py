@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from detector import augment, ema, freeze, keys, layer_lr, weights
+from detector import augment, devices, ema, freeze, keys, layer_lr, weights
 from detector.data import check, spec
 from detector.errors import DetectorError
 
@@ -102,13 +102,14 @@ def _stages(
 
 
 def check_inputs(cfg: DictConfig) -> tuple[dict[str, Any], spec.DataSpec, check.Report]:
-    """The cheap checks (no ultralytics import): train keys, augmentations, data.yaml and labels.
+    """The cheap checks (no ultralytics import): train keys, one device, augmentations, data.yaml and labels.
 
     Returns:
         The train kwargs (with ``augmentations``, the built albumentations transforms, unless the
         ``augment`` option leaves Ultralytics' default), the parsed dataset and its label report.
     """
     kwargs = _train_kwargs(cfg)
+    devices.require_one(kwargs)
     transforms = augment.build(cfg.get("augment"))
     if transforms is not None:  # keys.RESERVED refuses this key from the train group: it comes from augment
         kwargs["augmentations"] = transforms

@@ -165,6 +165,7 @@ BAD = {
     "direction clash": (_direction_clash, "already exists in this storage with direction minimize"),
     "lr0 with optimizer auto": (["hparams_search.overrides=[]", "train.optimizer=auto"], "with train.optimizer=auto has no effect"),
     "no trials": (["sweep.n_trials=0"], "sweep.n_trials=0 must be"),
+    "several devices (DDP)": (["train.device=[0,1]"], "detector-train runs on one device"),
 }  # fmt: skip
 
 

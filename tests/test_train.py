@@ -118,6 +118,7 @@ BAD = {
     "freeze beyond depth": (["finetune.freeze=[0,1,99]"], None, r"finetune.freeze lists layer(s) [99]"),
     "missing explicit checkpoint": (["model.weights=/no/such/best.pt"], None, "Checkpoint not found"),
     "pretrained required": (["model.require_pretrained=true"], None, "yolo26n.pt is not available offline"),
+    "several devices (DDP)": (["train.device=[0,1]"], None, "detector-train runs on one device"),
 }
 
 
