@@ -26,8 +26,8 @@ def names(device: Any) -> list[str]:
     return [d for d in text.split(",") if d]
 
 
-def require_one(kwargs: dict[str, Any]) -> None:
-    """Raise unless the Ultralytics ``device`` in ``kwargs`` names at most one device.
+def require_one(kwargs: dict[str, Any], where: str = "train") -> None:
+    """Raise unless the Ultralytics ``device`` in ``kwargs`` (the ``where`` keys) names at most one device.
 
     Raises:
         DetectorError: Several devices, naming the one-device and sweep alternatives.
@@ -35,7 +35,7 @@ def require_one(kwargs: dict[str, Any]) -> None:
     asked = names(kwargs.get("device"))
     if len(asked) > 1:
         raise DetectorError(
-            f"train.device={kwargs['device']!r} asks for {len(asked)} devices (multi-GPU DDP training), "
+            f"{where}.device={kwargs['device']!r} asks for {len(asked)} devices (multi-GPU DDP training), "
             "but detector-train runs on one device: Ultralytics would train in worker processes that "
             "this run's summary, W&B logging, finetune.ema and finetune.layer_lr do not reach. "
             f"Train on one device (train.device={asked[0]}), or use several GPUs at once with a sweep, "

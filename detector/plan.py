@@ -88,6 +88,7 @@ def _stages(
         )
     extra = two.get("train") or {}
     keys.validate("finetune.two_stage.train", extra)
+    devices.require_one(extra, "finetune.two_stage.train")
     stage1 = Stage("stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init, average, multiples)
     stage2 = Stage(
         "stage2",

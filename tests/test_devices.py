@@ -41,3 +41,8 @@ def test_one_device_passes(override):
 def test_the_fix_names_the_first_device_asked_for():
     with pytest.raises(DetectorError, match=r"Train on one device \(train.device=2\)"):
         plan.check_inputs(compose("train.device='cuda:2,3'"))
+
+
+def test_stage_two_keys_are_checked_too(tmp_path):
+    with pytest.raises(DetectorError, match=r"finetune.two_stage.train.device=\[0, 1\] asks for 2 devices"):
+        plan.build(compose("finetune=two_stage", "finetune.two_stage.train.device=[0,1]"), tmp_path)
