@@ -39,5 +39,5 @@ def require_one(kwargs: dict[str, Any], where: str = "train") -> None:
             "but detector-train runs on one device: Ultralytics would train in worker processes that "
             "this run's summary, W&B logging, finetune.ema and finetune.layer_lr do not reach. "
             f"Train on one device (train.device={asked[0]}), or use several GPUs at once with a sweep, "
-            "one worker per GPU (CUDA_VISIBLE_DEVICES=N detector-sweep ..., see the README's Sweeps)."
+            'one worker per GPU (CUDA_VISIBLE_DEVICES=N detector-sweep ..., see the README\'s "One device per run").'
         )
