@@ -37,7 +37,7 @@ def require_one(kwargs: dict[str, Any], where: str = "train") -> None:
         raise DetectorError(
             f"{where}.device={kwargs['device']!r} asks for {len(asked)} devices (multi-GPU DDP training), "
             "but detector-train runs on one device: Ultralytics would train in worker processes that "
-            "this run's summary, W&B logging, finetune.ema and finetune.layer_lr do not reach. "
+            "this run's summary and W&B logging do not reach, and set up finetune.layer_lr on one GPU only. "
             f"Train on one device (train.device={asked[0]}), or use several GPUs at once with a sweep, "
             'one worker per GPU (CUDA_VISIBLE_DEVICES=N detector-sweep ..., see the README\'s "One device per run").'
         )
