@@ -1,4 +1,8 @@
-"""Console entry points: tiny Hydra apps. Heavy imports happen inside the task functions."""
+"""Console entry points: tiny Hydra apps. Heavy imports happen inside the task functions.
+
+Each app runs its task under :func:`_guarded`: bad input prints one message (no traceback), removes
+the folder Hydra made for a run that produced nothing, and exits with status 2.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from detector.compose import CONFIG_DIR, passthrough_overrides
+from detector import runtime
+from detector.config import CONFIG_DIR, passthrough_overrides
 from detector.errors import DetectorError
-
-__all__ = ["CONFIG_DIR", "passthrough_overrides"]  # tests and scripts compose with these
 
 
 def _run_dir() -> Path:
@@ -43,25 +46,39 @@ def _guarded(
         sys.exit(2)
 
 
+def _start(app: Callable[[], object]) -> None:
+    """Run a Hydra app on the command line, ``train.X=`` keys passed through without a ``+``."""
+    runtime.register_resolvers()
+    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
+    app()
+
+
+def _resume_config(cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, Path]:
+    """``resume=<run folder>``: that run's own config and folder; this command's own folder goes."""
+    from detector.train.rundir import load_run_config
+
+    extra = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
+    if extra:
+        raise DetectorError(
+            f"resume continues a run with its own config; drop {' '.join(o.lstrip('+') for o in extra)} "
+            "(to change settings, start a new run from its weights with model.weights=<run>/weights/last.pt)."
+        )
+    cfg = load_run_config(Path(str(cfg.resume)))
+    _remove_run_dir(run_dir)  # Hydra's folder for this command: the run goes on in its own folder
+    return cfg, Path(str(cfg.resume))
+
+
 def _train_task(cfg: DictConfig, run_dir: Path) -> float | None:
-    from detector import export, tracking
-    from detector.train import load_run_config, run
+    from detector.artifacts import export, target
+    from detector.tracking.tracker import session
+    from detector.train.run import run
 
     resume = bool(cfg.get("resume"))
     if resume:
-        extra = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
-        if extra:
-            raise DetectorError(
-                f"resume continues a run with its own config; drop {' '.join(o.lstrip('+') for o in extra)} "
-                "(to change settings, start a new run from its weights with model.weights=<run>/weights/last.pt)."
-            )
-        target = Path(str(cfg.resume))
-        cfg = load_run_config(target)
-        _remove_run_dir(run_dir)  # Hydra's folder for this command: the run goes on in its own folder
-        run_dir = Path(str(cfg.resume))
-    fmt = export.target(cfg.export)  # export=onnx etc.: a bad option fails now, before training
-    with tracking.session(cfg, run_dir) as tracker:  # one W&B run (logger=wandb), failed if this raises
-        summary = run(cfg, run_dir, callbacks=tracker.callbacks, resume=resume)
+        cfg, run_dir = _resume_config(cfg, run_dir)
+    fmt = target.target(cfg.export)  # export=onnx etc.: a bad option fails now, before training
+    with session(cfg, run_dir) as tracker:  # one W&B run (logger=wandb), failed if this raises
+        summary = run(cfg, run_dir, callbacks=[tracker.callbacks], resume=resume)
         tracker.record_training(summary)
         if fmt:
             version = export.publish(run_dir, fmt, cfg.paths.artifacts_dir)
@@ -80,12 +97,11 @@ def _train_app(cfg: DictConfig) -> float | None:
 
 def train() -> None:
     """``detector-train``: fine-tune a detector (see configs/train.yaml)."""
-    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
-    _train_app()
+    _start(_train_app)
 
 
 def _preview_task(cfg: DictConfig, run_dir: Path) -> Path:
-    from detector.preview import render
+    from detector.train.preview import render
 
     p = cfg.preview
     out = render(cfg, p.out or run_dir / "augment_preview.png", n=int(p.n), seed=int(p.seed))
@@ -100,19 +116,18 @@ def _preview_app(cfg: DictConfig) -> Path:
 
 def augment_preview() -> None:
     """``detector-augment-preview``: a PNG grid of augmented training images with boxes drawn."""
-    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
-    _preview_app()
+    _start(_preview_app)
 
 
 def _export_task(cfg: DictConfig, log_dir: Path) -> str:
-    from detector import export
-    from detector.runs import find_run
+    from detector.artifacts import export, target
+    from detector.train.rundir import find_run
 
-    target = export.target(cfg.export)
-    if target is None:
+    t = target.target(cfg.export)
+    if t is None:
         raise DetectorError("export=none selects no format: pick one, e.g. export=onnx or export=openvino.")
     run_dir = find_run(cfg.run, cfg.paths.runs_dir)
-    version = export.publish(run_dir, target, cfg.paths.artifacts_dir)
+    version = export.publish(run_dir, t, cfg.paths.artifacts_dir)
     print(version.path)  # last line: scripts can capture the version folder
     return str(version.path)
 
@@ -124,12 +139,11 @@ def _export_app(cfg: DictConfig) -> str:
 
 def export() -> None:
     """``detector-export``: export a finished run, check it, publish a version (see configs/export.yaml)."""
-    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
-    _export_app()
+    _start(_export_app)
 
 
 def _sweep_task(cfg: DictConfig, sweep_dir: Path) -> float | None:
-    from detector.sweep import run, train_overrides
+    from detector.sweep.run import run, train_overrides
 
     try:
         return run(cfg, sweep_dir, train_overrides(HydraConfig.get().overrides.task))
@@ -145,5 +159,4 @@ def _sweep_app(cfg: DictConfig) -> float | None:
 
 def sweep() -> None:
     """``detector-sweep``: an Optuna hyperparameter search over detector-train runs (configs/sweep.yaml)."""
-    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
-    _sweep_app()
+    _start(_sweep_app)

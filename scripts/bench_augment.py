@@ -21,8 +21,8 @@ from pathlib import Path
 
 from benchlib import ROOT, env, save
 
-from detector.cli import CONFIG_DIR, passthrough_overrides
-from detector.preview import training_dataset
+from detector.config import CONFIG_DIR, passthrough_overrides
+from detector.train.preview import training_dataset
 
 
 def _compose(*overrides: str):

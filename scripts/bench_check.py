@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from detector import files  # noqa: E402
+from detector import io  # noqa: E402
 from detector.data import check, images, spec  # noqa: E402
 from detector.data.fingerprint import fingerprint  # noqa: E402
 
@@ -45,7 +45,7 @@ def _best(fn: Callable[[], object], repeat: int, cold: bool = True) -> float:
     times = []
     for _ in range(repeat):
         if cold:
-            images._cache.clear()
+            images.forget()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -116,7 +116,7 @@ def main() -> None:
     results = [measure(d, DATASETS[d], args.repeat, args.ultralytics) for d in args.datasets]
     doc = {"cpus": os.cpu_count(), "repeat": args.repeat, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    files.write_json(args.out, doc)
+    io.write_json(args.out, doc)
     for r in results:
         print(f"\n{r['dataset']}: {r['images']} images, {r['errors']} errors, {r['backgrounds']} backgrounds")
         print(f"  {'step':<28}{'seconds':>9}{'x read':>9}")

@@ -28,9 +28,10 @@ from pathlib import Path
 
 from benchlib import ROOT, env, run_detector, save, subset
 
-from detector import export
+from detector import config
+from detector.artifacts import target
 from detector.data.spec import load
-from detector.manifest import machine
+from detector.provenance import machine
 
 OPTIONS = {"onnx": "ONNX Runtime", "openvino": "OpenVINO FP32", "openvino_int8": "OpenVINO INT8"}
 
@@ -44,15 +45,8 @@ def _brief_run(args, work: Path) -> Path:
     return run
 
 
-def _compose(option: str, imgsz: int) -> export.Target:
-    from hydra import compose, initialize_config_dir
-
-    from detector.cli import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return export.target(
-            compose("export", overrides=[f"export={option}", f"++export.imgsz={imgsz}"]).export
-        )
+def _compose(option: str, imgsz: int) -> target.Target:
+    return target.target(config.compose("export", [f"export={option}", f"export.imgsz={imgsz}"]).export)
 
 
 def _publish(option: str, run: Path, args, work: Path) -> dict:

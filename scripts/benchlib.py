@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from detector import files, runtime
+from detector import io, runtime
 from detector.data import spec as data_spec
 from detector.data.stage import stage
 
@@ -127,8 +127,8 @@ def save(results: dict, out: Path, table: list[list], header: list[str], echo: b
     ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     text = "\n".join(lines)
-    files.write_text(out, json.dumps(results, indent=2) + "\n")
-    files.write_text(out.with_suffix(".md"), text + "\n")
+    io.write_text(out, json.dumps(results, indent=2) + "\n")
+    io.write_text(out.with_suffix(".md"), text + "\n")
     if not echo:
         return
     print(text)

@@ -1,68 +1,38 @@
-"""Shared fixtures. Ultralytics is configured (offline, project config dir) before anything imports it."""
+"""Fixtures shared by every test. Helpers live in tests/helpers; nothing here imports Ultralytics early.
+
+Every test writes under pytest's tmp_path only: Ultralytics' settings folder is a session temporary
+folder, and the project's own runs/, artifacts/ and weights/ are never touched.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-
-from detector import runtime
-
-runtime.configure()
-
-ROOT = runtime.PROJECT_ROOT
-SAMPLE = ROOT / "datasets" / "sample"
-SHARED = Path(os.environ.get("DETECTOR_SHARED_DATA", ROOT.parent / "shared" / "data"))
-SHARED_WEIGHTS = SHARED.parent / "weights"
+from helpers import SAMPLE, compose
 
 
-def pytest_collection_modifyitems(config, items):
-    import torch
+@pytest.fixture(scope="session", autouse=True)
+def _ultralytics_settings(tmp_path_factory):
+    """Ultralytics' settings.json (and fonts) in a session temporary folder, configured offline."""
+    os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("ultralytics"))
+    from detector import runtime
 
-    if not torch.cuda.is_available():
-        skip = pytest.mark.skip(reason="needs CUDA")
-        for item in items:
-            if "gpu" in item.keywords:
-                item.add_marker(skip)
-
-
-def tree_hash(root: Path) -> str:
-    """sha256 over every file's relative path and bytes: changes if anything is added or modified."""
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(root)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
+    runtime.configure()
 
 
-def compose(*overrides: str):
-    """Compose configs/train.yaml the way detector-train does (including the ++ pass-through)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if Ultralytics starts training: bad input must be refused before that."""
+    from ultralytics.engine.trainer import BaseTrainer
 
-    from detector.cli import CONFIG_DIR, passthrough_overrides
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("training started")
 
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return hydra_compose("train", overrides=passthrough_overrides(list(overrides)))
-
-
-def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``detector-train`` in a fresh interpreter, as a user would. An ``env`` value of None unsets it."""
-    code = "import sys; from detector.cli import train; sys.argv[0] = 'detector-train'; train()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None},
-        cwd=ROOT,
-    )
+    monkeypatch.setattr(BaseTrainer, "train", refuse)
 
 
 @pytest.fixture
@@ -93,3 +63,15 @@ def tiny_ckpt(tmp_path_factory) -> Path:
         val=False,
     )
     return work / "t" / "weights" / "last.pt"
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> SimpleNamespace:
+    """One finished ``debug=smoke`` run (64 px, one epoch, random init), trained in-process once per session."""
+    from detector.train.run import run
+
+    root = tmp_path_factory.mktemp("smoke")
+    cfg = compose("debug=smoke", "model.weights=null", f"paths.runs_dir={root / 'runs'}")
+    run_dir = root / "runs" / "smoke_sample_yolo26n" / "run"
+    summary = run(cfg, run_dir)
+    return SimpleNamespace(dir=run_dir, summary=summary, root=root)

@@ -11,28 +11,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import cli, compose, files_under
 
-from detector import artifacts, export, runs
+from detector.artifacts import store as artifacts
+from detector.artifacts import target
 from detector.errors import DetectorError
+from detector.train import rundir
 
 
 def compose_export(*overrides: str):
     """Compose configs/export.yaml the way detector-export does."""
-    from hydra import compose, initialize_config_dir
-
-    from detector.cli import CONFIG_DIR, passthrough_overrides
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("export", overrides=passthrough_overrides(list(overrides)))
-
-
-def run_entry(func: str, *args: str, module: str = "detector.cli") -> subprocess.CompletedProcess:
-    """Run a console entry point in a fresh interpreter, as a user would."""
-    code = f"import sys; from {module} import {func}; sys.argv[0] = {func!r}; {func}()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600, cwd=ROOT
-    )
+    return compose(*overrides, config="export")
 
 
 def card(doc: dict) -> str:
@@ -58,7 +47,7 @@ def test_export_options_compose_to_ultralytics_keys_plus_ours(option, fmt, toler
     if fmt == "openvino" and importlib.util.find_spec("nncf") is None:
         pytest.skip("openvino extra not installed")
     extra = ["export.opset=17"] if fmt == "onnx" else []
-    t = export.target(compose_export(f"export={option}", *extra).export)
+    t = target.target(compose_export(f"export={option}", *extra).export)
     assert (t.format, t.tolerance, t.name) == (fmt, tolerance, None)
     assert "publish" not in t.kwargs and t.kwargs["format"] == fmt
     if fmt == "onnx":
@@ -68,11 +57,9 @@ def test_export_options_compose_to_ultralytics_keys_plus_ours(option, fmt, toler
 
 
 def test_export_none_selects_nothing_and_train_defaults_to_it():
-    assert export.target(compose_export("export=none").export) is None
-    from conftest import compose
-
-    assert export.target(compose("debug=smoke").export) is None
-    assert export.target(compose("debug=smoke", "export=onnx").export).format == "onnx"
+    assert target.target(compose_export("export=none").export) is None
+    assert target.target(compose("debug=smoke").export) is None
+    assert target.target(compose("debug=smoke", "export=onnx").export).format == "onnx"
 
 
 @pytest.mark.parametrize(
@@ -87,13 +74,13 @@ def test_export_none_selects_nothing_and_train_defaults_to_it():
 )
 def test_bad_export_keys_fail_with_the_fix(override, message):
     with pytest.raises(DetectorError, match=message):
-        export.target(compose_export(override).export)
+        target.target(compose_export(override).export)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("litert_torch") is not None, reason="LiteRT extra is installed")
 def test_missing_runtime_names_the_extra_and_installs_nothing():
     with pytest.raises(DetectorError, match=r'pip install -e "\.\[tflite\]".*never installs'):
-        export.target(compose_export("export=tflite").export)
+        target.target(compose_export("export=tflite").export)
     assert importlib.util.find_spec("litert_torch") is None
 
 
@@ -116,24 +103,24 @@ def test_run_latest_is_the_newest_finished_run(tmp_path):
     new = fake_run(tmp_path, "b")
     os.utime(old / "summary.json", (1, 1))
     fake_run(tmp_path, "c", status="running")
-    assert runs.find_run("latest", tmp_path) == new.resolve()
-    assert runs.inspect_run(new).name == "b"
+    assert rundir.find_run("latest", tmp_path) == new.resolve()
+    assert rundir.inspect_run(new).name == "b"
     with pytest.raises(DetectorError, match="no finished run"):
-        runs.find_run("latest", tmp_path / "empty")
+        rundir.find_run("latest", tmp_path / "empty")
 
 
 def test_bad_run_folders_are_refused(tmp_path):
     with pytest.raises(DetectorError, match="Run folder not found"):
-        runs.inspect_run(tmp_path / "nope")
+        rundir.inspect_run(tmp_path / "nope")
     with pytest.raises(DetectorError, match="did not finish"):
-        runs.inspect_run(fake_run(tmp_path, "r", status="running"))
+        rundir.inspect_run(fake_run(tmp_path, "r", status="running"))
     with pytest.raises(DetectorError, match=r"no weights/best\.pt"):
-        runs.inspect_run(fake_run(tmp_path, "w", weights=False))
+        rundir.inspect_run(fake_run(tmp_path, "w", weights=False))
 
 
 def test_detector_export_bad_run_exits_2_and_leaves_nothing(tmp_path):
-    res = run_entry(
-        "export",
+    res = cli(
+        "detector-export",
         f"run={tmp_path / 'missing'}",
         f"paths.runs_dir={tmp_path / 'runs'}",
         f"paths.artifacts_dir={tmp_path / 'artifacts'}",
@@ -141,7 +128,7 @@ def test_detector_export_bad_run_exits_2_and_leaves_nothing(tmp_path):
     assert res.returncode == 2, res.stderr[-2000:]
     assert "Run folder not found" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "artifacts").exists()
-    assert not list((tmp_path / "runs").rglob("*"))  # the command's own log folder is removed on bad input
+    assert files_under(tmp_path / "runs") == []  # the command's own log folder is removed on bad input
 
 
 # --- the store -----------------------------------------------------------------------------------------
@@ -209,14 +196,14 @@ def test_resolve_by_name_version_and_path(tmp_path):
 
 def test_artifacts_cli_verify_exit_codes(tmp_path):
     v = publish_dummy(artifacts.Store(tmp_path, "m"))
-    ok = run_entry("main", "--dir", str(tmp_path), "verify", "m", module="detector.artifacts_cli")
+    ok = cli("detector-artifacts", "--dir", str(tmp_path), "verify", "m")
     assert ok.returncode == 0 and "m/v1: OK" in ok.stdout
     f = v.path / "weights" / "best.onnx"
     f.chmod(0o644)
     f.write_bytes(b"weightz")
-    bad = run_entry("main", "--dir", str(tmp_path), "verify", "m/v1", module="detector.artifacts_cli")
+    bad = cli("detector-artifacts", "--dir", str(tmp_path), "verify", "m/v1")
     assert bad.returncode == 1 and "weights/best.onnx: sha256 differs" in bad.stderr
-    unknown = run_entry("main", "--dir", str(tmp_path), "verify", "nope", module="detector.artifacts_cli")
+    unknown = cli("detector-artifacts", "--dir", str(tmp_path), "verify", "nope")
     assert unknown.returncode == 2 and "No artifact 'nope'" in unknown.stderr
-    listed = run_entry("main", "--dir", str(tmp_path), "list", module="detector.artifacts_cli")
+    listed = cli("detector-artifacts", "--dir", str(tmp_path), "list")
     assert listed.returncode == 0 and "v1 (latest)" in listed.stdout

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SHARED_WEIGHTS
+from helpers import ROOT, SHARED
+
+SHARED_WEIGHTS = SHARED.parent / "weights"
 
 pytestmark = [
     pytest.mark.slow,

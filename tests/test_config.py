@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, compose, run_cli
+from helpers import ROOT, cli, compose
 from omegaconf import OmegaConf
 
-from detector import keys
+from detector import config
 from detector.errors import DetectorError
 
 GROUPS = ["model", "data", "train", "finetune", "augment", "paths", "experiment", "debug"]
@@ -44,34 +44,34 @@ def test_undeclared_ultralytics_key_needs_no_plus():
 
 
 def test_valid_keys_pass():
-    keys.validate("train", ["epochs", "imgsz", "lr0", "mosaic", "close_mosaic", "optimizer"])
+    config.validate("train", ["epochs", "imgsz", "lr0", "mosaic", "close_mosaic", "optimizer"])
 
 
 def test_typo_gets_close_match():
     with pytest.raises(DetectorError, match=r"train\.lr00: not an Ultralytics key \(did you mean train\.lr0"):
-        keys.validate("train", ["epochs", "lr00"])
+        config.validate("train", ["epochs", "lr00"])
 
 
 def test_reserved_key_points_to_the_right_group():
     with pytest.raises(DetectorError, match=r"train\.freeze: not set here; use finetune\.freeze"):
-        keys.validate("train", ["freeze"])
+        config.validate("train", ["freeze"])
 
 
 def test_cli_typo_fails_fast_without_a_run_folder(tmp_path):
-    res = run_cli("train.imgsze=64", f"paths.runs_dir={tmp_path}")
+    res = cli("detector-train", "train.imgsze=64", f"paths.runs_dir={tmp_path}")
     assert res.returncode == 2
     assert "train.imgsze" in res.stderr and "did you mean train.imgsz" in res.stderr
     assert not any(tmp_path.iterdir()), "a failed run must not leave a folder that looks like a run"
 
 
 def test_unknown_model_option_is_refused(tmp_path):
-    res = run_cli("model=yolo99", f"paths.runs_dir={tmp_path}")
+    res = cli("detector-train", "model=yolo99", f"paths.runs_dir={tmp_path}")
     assert res.returncode != 0
     assert "model/yolo99" in res.stderr and "yolo26n" in res.stderr  # Hydra lists the options
 
 
 def test_recipe_keys_yield_to_train_keys():
-    from detector.plan import check_inputs
+    from detector.train.plan import check_inputs
 
     cfg = compose("finetune.train.lr0=0.005", "finetune.train.warmup_epochs=1", "train.lr0=0.001")
     kwargs, _, _ = check_inputs(cfg)
@@ -79,7 +79,7 @@ def test_recipe_keys_yield_to_train_keys():
 
 
 def test_recipe_typo_is_caught():
-    from detector.plan import check_inputs
+    from detector.train.plan import check_inputs
 
     with pytest.raises(DetectorError, match=r"finetune\.train\.warmup_epoch: not an Ultralytics key"):
         check_inputs(compose("finetune.train.warmup_epoch=1"))

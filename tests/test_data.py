@@ -6,7 +6,7 @@ import os
 
 import pytest
 import yaml
-from conftest import SAMPLE, tree_hash
+from helpers import SAMPLE, tree_hash
 
 from detector.data import check, spec, stage
 from detector.errors import DetectorError
@@ -16,7 +16,7 @@ def test_sample_parses():
     s = spec.load(SAMPLE / "data.yaml")
     assert s.names == {0: "solar-pv-panel"}
     assert (len(s.splits["train"]), len(s.splits["val"])) == (64, 16)
-    report = check.check_labels(s)
+    report = check.check_dataset(s)
     assert not report.errors
     assert report.counts["train"]["boxes"] == 176 and report.counts["val"]["boxes"] == 52
 

@@ -1,4 +1,4 @@
-"""detector-data convert, split, fingerprint and stats on small copies of the real shared datasets."""
+"""detector-data convert, split, fingerprint and stats on small copies of the bundled sample's real images."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tree_hash
-from doctor_data import PCB, SOLAR, boxes, mini
+from helpers import boxes, sample_subset, tree_hash
 from PIL import Image
 
 from detector.data import check, spec
@@ -23,8 +22,8 @@ from detector.errors import DetectorError
 
 @pytest.fixture
 def pcb(tmp_path: Path) -> Path:
-    """10 train / 5 val real DeepPCB images (640x640, 6 classes) with labels; returns data.yaml."""
-    return mini(PCB, tmp_path / "pcb", {"train": 10, "val": 5})
+    """10 train / 5 val real sample images with their boxes, spread over three classes; returns data.yaml."""
+    return sample_subset(tmp_path / "pcb", {"train": 10, "val": 5}, classes=["open", "short", "spur"])
 
 
 def _pixel_rows(label: Path, size: tuple[int, int]) -> list[tuple]:
@@ -139,7 +138,7 @@ def test_voc_unknown_name_is_refused(pcb, tmp_path):
 
 
 def test_polygons_become_their_bounding_boxes(tmp_path):
-    src = mini(SOLAR, tmp_path / "seg", {"train": 4, "val": 2})
+    src = sample_subset(tmp_path / "seg", {"train": 4, "val": 2})
     expected = {}
     for lab in src.parent.glob("labels/*/*.txt"):
         rows = boxes(lab)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import compose
+from helpers import compose
 
-from detector import devices, plan
 from detector.errors import DetectorError
+from detector.train import devices, plan
 
 
 @pytest.mark.parametrize(

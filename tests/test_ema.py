@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import compose
+from helpers import compose
 
-from detector import ema, plan, train
 from detector.errors import DetectorError
+from detector.train import ema, plan
+from detector.train.run import run
 
 
 @pytest.mark.parametrize(
@@ -48,7 +49,7 @@ def test_trainer_ema_follows_the_schedule(tiny_ckpt, sample_copy, tmp_path):
         "debug=smoke", "data=custom", f"data.yaml={sample_copy}", f"model.weights={tiny_ckpt}",
         "train.epochs=2", "finetune.ema={decay:0.9,tau:2}",
     )  # fmt: skip
-    summary = train.run(cfg, tmp_path / "run", callbacks={"on_train_end": record})
+    summary = run(cfg, tmp_path / "run", callbacks=[{"on_train_end": record}])
     assert seen["updates"] > 0
     assert seen["decay"] == pytest.approx(0.9 * (1 - math.exp(-seen["updates"] / 2)))
     assert seen["decay"] > 0.5  # Ultralytics' own schedule would still be near 0 here

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -16,22 +17,31 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import ROOT, SHARED_WEIGHTS, compose, run_cli
-from test_artifacts import run_entry
+from helpers import ROOT, SHARED, cli, compose, run_cli
 
-from detector import artifacts, export, train
+from detector.artifacts import export, target
+from detector.artifacts import store as artifacts
 from detector.errors import DetectorError
+from detector.train.run import run as train_run
 
 pytestmark = pytest.mark.slow
+SHARED_WEIGHTS = SHARED.parent / "weights"
 FAST = "export.publish.latency_runs=3"  # latency is recorded, not asserted: 3 timed calls are enough here
-ONNX = {"format": "onnx", "publish": {"latency_runs": 1}}
+
+
+def onnx(**publish) -> target.Target:
+    """The ``export=onnx`` option as composed, one latency run, ``publish`` keys changed."""
+    t = target.target(compose("export=onnx", "export.publish.latency_runs=1", config="export").export)
+    return dataclasses.replace(t, **publish)
 
 
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory) -> SimpleNamespace:
-    """``detector-train debug=smoke export=onnx``: 64 px, 1 epoch, then export and publish v1, in one command."""
+    """``detector-train debug=smoke export=onnx``: 64 px, 1 epoch, then export and publish v1, in one
+    command; the one real process of both detector-train's export step and detector-artifacts' verify."""
     root = tmp_path_factory.mktemp("smoke")
     res = run_cli(
+        "detector-train",
         "debug=smoke",
         "export=onnx",
         FAST,
@@ -49,12 +59,12 @@ def trained(tmp_path_factory) -> Path:
     if not (SHARED_WEIGHTS / "yolo11n-seg.pt").exists():
         pytest.skip("shared COCO checkpoint absent")
     run_dir = tmp_path_factory.mktemp("trained") / "run"
-    train.run(compose("debug=smoke", "model=yolo11n_coco_seg", "train.imgsz=128", "train.epochs=3"), run_dir)
+    train_run(compose("debug=smoke", "model=yolo11n_coco_seg", "train.imgsz=128", "train.epochs=3"), run_dir)
     return run_dir
 
 
-def artifacts_cli(*args: str) -> subprocess.CompletedProcess:
-    return run_entry("main", *args, module="detector.artifacts_cli")
+def artifacts_cli(*args: str):
+    return cli("detector-artifacts", *args)
 
 
 def _sha(path: Path) -> str:
@@ -89,13 +99,13 @@ def test_train_then_export_in_one_command_publishes_a_complete_version(smoke):
     assert datetime.fromisoformat(m["created"]).tzinfo is not None
     card = (smoke.version / "MODEL_CARD.md").read_text()
     assert "## Metrics per format" in card and "| onnx | ONNX Runtime |" in card and "AGPL-3.0" in card
-    res = artifacts_cli("--dir", str(smoke.artifacts), "verify", "smoke_sample_yolo26n")
+    res = run_cli("detector-artifacts", "--dir", str(smoke.artifacts), "verify", "smoke_sample_yolo26n")
     assert res.returncode == 0 and "smoke_sample_yolo26n/v1: OK, 3 files" in res.stdout
 
 
 def test_torchscript_export_and_predict_with_each_runtime(smoke, tmp_path):
-    res = run_entry(
-        "export",
+    res = run_cli(  # the one real detector-export process
+        "detector-export",
         f"run={smoke.run}",
         "export=torchscript",
         FAST,
@@ -103,7 +113,7 @@ def test_torchscript_export_and_predict_with_each_runtime(smoke, tmp_path):
         f"paths.artifacts_dir={tmp_path / 'a'}",
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    version = Path(res.stdout.strip().splitlines()[-1])
+    version = Path(res.last_line)
     m = json.loads((version / "manifest.json").read_text())
     assert m["format"] == "torchscript" and m["exports"]["torchscript"]["path"] == "weights/best.torchscript"
     assert artifacts.verify(artifacts.resolve(str(version), tmp_path / "a")) == []
@@ -150,14 +160,16 @@ def test_one_changed_byte_fails_verify_naming_the_file(smoke, tmp_path):
 _LINED_UP = """
 import os, sys, time
 from pathlib import Path
-from detector import export
+from detector import config
+from detector.artifacts import export, target
 run, art, gate = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+t = target.target(config.compose("export", ["export.publish.latency_runs=1"]).export)
 def line_up(stage, path):
     if stage == "checked":  # every process waits here, then all race for the lock at once
         (gate / f"ready-{os.getpid()}").touch()
         while not (gate / "go").exists():
             time.sleep(0.01)
-print(export.publish(run, export.target({"format": "onnx", "publish": {"latency_runs": 1}}), art, line_up).path)
+print(export.publish(run, t, art, line_up).path)
 """
 
 
@@ -196,13 +208,15 @@ def test_four_concurrent_exports_get_four_distinct_versions(smoke, tmp_path):
 _KILLED = """
 import sys, time
 from pathlib import Path
-from detector import export
+from detector import config
+from detector.artifacts import export, target
 run, art, gate = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+t = target.target(config.compose("export", ["export.publish.latency_runs=1"]).export)
 def hold(stage, path):
     if stage == "locked":  # sealed, manifest written, lock held: the worst moment to die
         (gate / "locked").write_text(str(path))
         time.sleep(600)
-export.publish(run, export.target({"format": "onnx", "publish": {"latency_runs": 1}}), art, hold)
+export.publish(run, t, art, hold)
 """
 
 
@@ -230,7 +244,7 @@ def test_sigkill_mid_export_leaves_no_version_and_the_next_export_gets_the_next_
     listed = artifacts_cli("--dir", str(art), "list")
     assert "v1 (latest)" in listed.stdout and "v2" not in listed.stdout
 
-    v = export.publish(smoke.run, export.target(ONNX), art)  # the lock died with its holder
+    v = export.publish(smoke.run, onnx(), art)  # the lock died with its holder
     assert v.number == 2 and artifacts.verify(v) == []
     assert not staged.exists()  # the dead export's staging folder was cleaned up
 
@@ -253,7 +267,7 @@ def _scramble_onnx_weights(stage: str, path: Path) -> None:
 
 def test_accuracy_check_refuses_a_broken_export(trained, tmp_path):
     art = tmp_path / "a"
-    strict = export.target({**ONNX, "publish": {"latency_runs": 1, "tolerance": 0.2}})
+    strict = onnx(tolerance=0.2)
     good = export.publish(trained, strict, art)  # intact: FP32 ONNX matches PyTorch, so even 0.2 points pass
     metrics = good.manifest()["metrics"]
     assert metrics["pytorch"]["mAP50-95"] * 100 > 0.5, "the model must detect something for the check to bite"
@@ -270,9 +284,8 @@ def test_accuracy_check_refuses_a_broken_export(trained, tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason='needs pip install -e ".[openvino]"')
 def test_openvino_export_is_checked_through_openvino(smoke, tmp_path):
-    v = export.publish(
-        smoke.run, export.target({"format": "openvino", "publish": {"latency_runs": 1}}), tmp_path
-    )
+    t = target.target(compose("export=openvino", "export.publish.latency_runs=1", config="export").export)
+    v = export.publish(smoke.run, t, tmp_path)
     m = v.manifest()
     assert m["exports"]["openvino"]["path"] == "weights/best_openvino_model"
     assert {"weights/best_openvino_model/best.xml", "weights/best_openvino_model/best.bin"} <= set(m["files"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from detector import freeze
 from detector.errors import DetectorError
+from detector.train import freeze
 
 
 @pytest.mark.parametrize(

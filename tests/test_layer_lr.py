@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import compose
+from helpers import compose, interrupted_run
 
-from detector import freeze, layer_lr, plan, train
 from detector.errors import DetectorError
+from detector.train import freeze, layer_lr, plan
+from detector.train.run import run
+from detector.train.rundir import load_run_config
 
 
 @pytest.mark.parametrize(
@@ -66,7 +68,7 @@ def test_trainer_optimizer_uses_the_multiples(tmp_path):
         )
 
     cfg = compose("debug=smoke", "train.epochs=2", "finetune.layer_lr={backbone:0.1,head:3}")
-    summary = train.run(cfg, tmp_path / "run", callbacks={"on_train_end": record})
+    summary = run(cfg, tmp_path / "run", callbacks=[{"on_train_end": record}])
     multiples = summary["stages"][0]["layer_lr"]
     assert multiples[0] == 0.1 and multiples[-1] == 3.0
     assert seen["counted"] == seen["n"]  # every parameter is in exactly one group
@@ -84,18 +86,14 @@ def test_trainer_optimizer_uses_the_multiples(tmp_path):
 
 @pytest.mark.slow
 def test_resume_restores_the_split_optimizer(tmp_path):
-    from test_resume import _interrupted_run
-
     run_dir = tmp_path / "run"
-    _interrupted_run(run_dir, "finetune.layer_lr={neck:0.5}")
+    interrupted_run(run_dir, "finetune.layer_lr={neck:0.5}")
     seen = {}
 
     def record(trainer) -> None:
         seen.update(groups=_groups(trainer), state=len(trainer.optimizer.state))
 
-    summary = train.run(
-        train.load_run_config(run_dir), run_dir, callbacks={"on_train_end": record}, resume=True
-    )
+    summary = run(load_run_config(run_dir), run_dir, callbacks=[{"on_train_end": record}], resume=True)
     assert summary["resumed"] == [{"stage": "train", "from_epoch": 2}]
     assert seen["state"] > 0  # Adam moments came back from the checkpoint into the split groups
     assert {(g["tag"], round(g["initial_lr"], 6)) for g in seen["groups"]} == {

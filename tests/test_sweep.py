@@ -18,14 +18,14 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from conftest import ROOT, run_cli
+from helpers import ROOT, cli, run_cli
+from helpers.wandb_records import OfflineRun, offline_runs
 from optuna.trial import TrialState
-from wandb_records import OfflineRun, offline_runs
 
-from detector import search_space, sweep
-from detector.compose import compose, passthrough_overrides
+from detector.config import compose, passthrough_overrides
 from detector.errors import DetectorError
-from detector.trial import merge
+from detector.sweep import run as sweep
+from detector.sweep import space as search_space
 
 TINY = ["debug=smoke", "train.epochs=1"]  # 64 px, batch 8, one epoch: ~3 s a trial on 2 cores
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -41,12 +41,6 @@ def _popen(args: list[str], log: Path) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-c", SWEEP, *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
         )
-
-
-def _cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", SWEEP, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
 
 
 def _in_process(runs: Path, *extra: str) -> tuple[float | None, Path]:
@@ -109,15 +103,6 @@ def test_sweep_config_keeps_every_train_override():
     for option in ("default", "solar_panels"):  # every option resolves against the sample config
         params, base, _ = sweep.prepare(compose("sweep", [*TINY, f"hparams_search={option}"]), TINY)
         assert params and "train.optimizer=AdamW" in base
-
-
-def test_callbacks_from_tracking_and_pruning_both_run():
-    calls = []
-    merged = merge({"a": lambda t: calls.append("track a"), "b": lambda t: calls.append("track b")},
-                   {"a": lambda t: calls.append("prune a")})  # fmt: skip
-    merged["a"](None)
-    merged["b"](None)
-    assert calls == ["track a", "prune a", "track b"]
 
 
 SPACE_ERRORS = {
@@ -183,7 +168,7 @@ def test_bad_input_fails_before_any_trial(case, tmp_path):
 
 
 def test_cli_error_exits_2_and_leaves_no_folder(tmp_path):
-    res = _cli(_args(tmp_path / "runs", "hparams_search.sampler=bayes"))
+    res = cli("detector-sweep", *_args(tmp_path / "runs", "hparams_search.sampler=bayes"))
     assert res.returncode == 2, res.stderr[-1500:]
     assert "error: hparams_search.sampler='bayes' is unknown" in res.stderr
     assert not (tmp_path / "runs" / "sweeps" / "t").exists()
@@ -195,9 +180,9 @@ def test_cli_error_exits_2_and_leaves_no_folder(tmp_path):
 @pytest.mark.slow
 def test_three_trial_sweep_writes_results_and_best_command_reproduces(tmp_path):
     runs = tmp_path / "runs"
-    res = _cli(_args(runs, "sweep.n_trials=3"))
+    res = run_cli("detector-sweep", *_args(runs, "sweep.n_trials=3"))  # the one real detector-sweep process
     assert res.returncode == 0, res.stderr[-3000:]
-    out = Path(res.stdout.strip().splitlines()[-1])
+    out = Path(res.last_line)
     assert out == runs / "sweeps" / "t"
     best = yaml.safe_load((out / "best.yaml").read_text())
     rows = list(csv.DictReader((out / "trials.csv").open()))
@@ -214,9 +199,9 @@ def test_three_trial_sweep_writes_results_and_best_command_reproduces(tmp_path):
     # The command in best.yaml, run as a user would (detector-train is this interpreter here).
     cmd = shlex.split(best["command"])
     assert cmd[0] == "detector-train" and f"train.lr0={best['params']['train.lr0']!r}" in cmd
-    again = run_cli(*cmd[1:], timeout=300)
+    again = cli("detector-train", *cmd[1:])
     assert again.returncode == 0, again.stderr[-3000:]
-    summary = json.loads((Path(again.stdout.strip().splitlines()[-1]) / "summary.json").read_text())
+    summary = json.loads((Path(again.last_line) / "summary.json").read_text())
     trial = json.loads((Path(best["run_dir"]) / "summary.json").read_text())
     assert summary["config"]["train"] == trial["config"]["train"]
     assert summary["config"]["finetune"] == trial["config"]["finetune"]
@@ -229,7 +214,7 @@ def test_pruner_that_must_prune_stops_trials_after_one_epoch_and_wandb_groups_th
     # mAP50-95 never exceeds 1, so a threshold of 2 prunes every trial at its first report.
     value, out = _in_process(
         tmp_path, "train.epochs=3", "sweep.n_trials=2", "hparams_search.pruner=threshold",
-        "++hparams_search.pruner_args={lower: 2.0}", "logger=wandb", "logger.mode=offline", "logger.table_images=0",
+        "++hparams_search.pruner_args={lower: 2.0}", "logger=wandb", "logger.init.mode=offline", "logger.table_images=0",
     )  # fmt: skip
     study = _study(f"sqlite:///{out}/study.db")
     assert value is None and [t.state for t in study.trials] == [TrialState.PRUNED] * 2
@@ -317,7 +302,7 @@ def test_killed_worker_loses_no_finished_trial_and_a_restart_finishes(tmp_path):
     first = _study(url).trials
     assert [t.state for t in first] == [TrialState.COMPLETE, TrialState.RUNNING]
 
-    again = _cli(args)
+    again = cli("detector-sweep", *args)
     assert again.returncode == 0, again.stderr[-3000:]
     trials = _study(url).trials
     assert trials[0].value == first[0].value and trials[0].state == TrialState.COMPLETE
@@ -330,6 +315,7 @@ def test_killed_worker_loses_no_finished_trial_and_a_restart_finishes(tmp_path):
 @pytest.mark.slow
 def test_multirun_grid_with_joblib_writes_a_summary_table(tmp_path):
     res = run_cli(
+        "detector-train",
         "-m", *TINY, "train.lr0=0.001,0.01", "train.optimizer=AdamW", f"paths.runs_dir={tmp_path}",
         "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
     )  # fmt: skip

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 import wandb
-from conftest import ROOT, compose, run_cli
+from helpers import ROOT, cli, compose, run_cli
+from helpers.wandb_records import OfflineRun, offline_runs
 from omegaconf import OmegaConf
-from wandb_records import OfflineRun, offline_runs
 
-from detector import runtime, tracking, tracking_setup, train
+from detector import runtime
 from detector.errors import DetectorError
+from detector.tracking import settings as tracking_setup
+from detector.tracking import tracker as tracking
+from detector.train.run import run as train_run
 
 
 @pytest.fixture
@@ -43,14 +46,19 @@ def _tracking_warnings(caplog) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "detector.tracking" and r.levelno >= logging.WARNING
+        if r.name == "detector.tracking.tracker" and r.levelno >= logging.WARNING
     ]
 
 
 def test_logger_group_defaults_to_none_and_wandb_composes():
     assert compose().logger.backend == "none"
-    lg = compose("logger=wandb", "logger.tags=[a,b]").logger
-    assert (lg.backend, lg.project, lg.mode, list(lg.tags)) == ("wandb", "detector", None, ["a", "b"])
+    lg = compose("logger=wandb", "logger.init.tags=[a,b]", "logger.init.entity=team").logger
+    assert (lg.backend, lg.init.project, list(lg.init.tags), lg.init.entity) == (
+        "wandb",
+        "detector",
+        ["a", "b"],
+        "team",
+    )
 
 
 def test_mode_is_offline_unless_online_was_asked_for(monkeypatch, tmp_path):
@@ -66,7 +74,7 @@ def test_mode_is_offline_unless_online_was_asked_for(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert tracking_setup.resolve_mode(None) == "offline"  # the user's WANDB_MODE beats the key
     assert tracking_setup.resolve_mode("online") == "online"  # and logger.mode beats both
-    with pytest.raises(DetectorError, match=r"logger\.mode='onlin'"):
+    with pytest.raises(DetectorError, match=r"logger\.init\.mode='onlin'"):
         tracking_setup.resolve_mode("onlin")
 
 
@@ -122,11 +130,11 @@ def test_wandb_run_records_the_whole_run(tmp_path):
         "WANDB_CONFIG_DIR": None,
     }
     res = run_cli(
-        "debug=smoke", "logger=wandb", f"paths.runs_dir={runs}", "train.epochs=2", "train.plots=true",
-        "logger.table_conf=0.001", "logger.tags=[smoke]", env=env, timeout=300,
+        "detector-train", "debug=smoke", "logger=wandb", f"paths.runs_dir={runs}", "train.epochs=2",
+        "train.plots=true", "logger.table_conf=0.001", "logger.init.tags=[smoke]", env=env,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
-    run_dir = Path(res.stdout.strip().splitlines()[-1])  # still the last line
+    run_dir = Path(res.last_line)  # still the last line
     assert "W&B tracking is off" not in res.stdout + res.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
 
@@ -202,7 +210,7 @@ def test_a_run_that_dies_mid_training_is_marked_failed(offline, how, callback, e
     cfg = compose("debug=smoke", "logger=wandb", f"paths.runs_dir={offline}", "logger.table_images=0")
     run_dir = offline / "run"
     with pytest.raises(error), tracking.session(cfg, run_dir) as tracker:
-        train.run(cfg, run_dir, callbacks={**tracker.callbacks, "on_train_batch_end": callback})
+        train_run(cfg, run_dir, callbacks=[tracker.callbacks, {"on_train_batch_end": callback}])
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the session put the default back
     rec = _only_run(offline)
     assert rec.exit_code == code  # W&B shows a non-zero exit code as "failed"
@@ -224,9 +232,9 @@ def test_a_resumed_run_is_a_new_wandb_run_that_goes_on_from_its_epoch(offline):
             raise _Boom("interrupted in epoch 2, after epoch 1 was logged and saved")
 
     with pytest.raises(_Boom), tracking.session(cfg, run_dir) as tracker:
-        train.run(cfg, run_dir, callbacks={**tracker.callbacks, "on_train_batch_end": stop_in_epoch_2})
+        train_run(cfg, run_dir, callbacks=[tracker.callbacks, {"on_train_batch_end": stop_in_epoch_2}])
     wandb.teardown()
-    res = run_cli(f"resume={run_dir}", env={"WANDB_MODE": "offline"}, timeout=300)
+    res = cli("detector-train", f"resume={run_dir}")
     assert res.returncode == 0, res.stderr[-3000:]
 
     first, resumed = (OfflineRun.load(f) for f in offline_runs(run_dir))  # named by start time
@@ -243,7 +251,7 @@ def test_logger_none_creates_no_wandb_folder(offline):
     run_dir = offline / "run"
     with tracking.session(cfg, run_dir) as tracker:
         assert tracker.callbacks == {}
-        tracker.record_training(train.run(cfg, run_dir, callbacks=tracker.callbacks))
+        tracker.record_training(train_run(cfg, run_dir, callbacks=[tracker.callbacks]))
     assert (run_dir / "summary.json").exists()
     assert not [p for p in offline.rglob("*wandb*") if p.name != "wandb-home"]
     assert sorted(ROOT.glob("wandb")) == before
@@ -253,15 +261,15 @@ def test_logger_none_creates_no_wandb_folder(offline):
 def test_unwritable_wandb_dir_lets_training_finish_with_one_warning(offline, caplog):
     (offline / "a_file").write_text("W&B cannot make a folder inside a file, not even as root")
     cfg = compose(
-        "debug=smoke", "logger=wandb", f"paths.runs_dir={offline}", f"logger.dir={offline}/a_file/wb"
+        "debug=smoke", "logger=wandb", f"paths.runs_dir={offline}", f"logger.init.dir={offline}/a_file/wb"
     )
     run_dir = offline / "run"
     with tracking.session(cfg, run_dir) as tracker:
-        summary = train.run(cfg, run_dir, callbacks=tracker.callbacks)
+        summary = train_run(cfg, run_dir, callbacks=[tracker.callbacks])
         tracker.record_training(summary)
     assert summary["status"] == "complete" and (run_dir / "weights" / "best.pt").exists()
     (msg,) = _tracking_warnings(caplog)
-    assert "cannot write W&B files under" in msg and "a_file/wb" in msg and "logger.dir" in msg
+    assert "cannot write W&B files under" in msg and "a_file/wb" in msg and "logger.init.dir" in msg
     assert offline_runs(offline, Path("/tmp/wandb")) == [], "wandb fell back to another folder"
 
 
@@ -269,7 +277,7 @@ def test_unwritable_wandb_dir_lets_training_finish_with_one_warning(offline, cap
 def test_multirun_jobs_share_one_wandb_group(tmp_path):
     runs = tmp_path / "runs"
     res = run_cli(
-        "-m", "debug=smoke", "logger=wandb", f"paths.runs_dir={runs}", "logger.table_images=0",
+        "detector-train", "-m", "debug=smoke", "logger=wandb", f"paths.runs_dir={runs}", "logger.table_images=0",
         "train.lr0=0.001,0.002", env={"WANDB_MODE": "offline", "WANDB_DATA_DIR": None}, timeout=400,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]

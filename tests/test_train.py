@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SHARED_WEIGHTS, compose, run_cli, tree_hash
+from helpers import SHARED, cli, compose, files_under, run_cli, tree_hash
 
-from detector import train
-from detector.weights import load_checkpoint
+from detector.train.run import run
+from detector.train.weights import load_checkpoint
 
-pytestmark = pytest.mark.slow
+SHARED_WEIGHTS = SHARED.parent / "weights"
 
 
 def _state(path: Path) -> dict[str, torch.Tensor]:
@@ -23,13 +23,14 @@ def _layer(key: str) -> int:
     return int(key.split(".")[1])
 
 
+@pytest.mark.slow
 def test_frozen_backbone_is_untouched_and_head_learns(tiny_ckpt, sample_copy, tmp_path):
     before = tree_hash(sample_copy.parent)
     cfg = compose(
         "debug=smoke", "data=custom", f"data.yaml={sample_copy}", f"model.weights={tiny_ckpt}",
         "finetune=backbone", "train.epochs=2",
     )  # fmt: skip
-    summary = train.run(cfg, tmp_path / "run")
+    summary = run(cfg, tmp_path / "run")
 
     src, out = _state(tiny_ckpt), _state(Path(summary["weights"]["last"]))
     backbone = [k for k in src if _layer(k) <= 10]
@@ -51,12 +52,13 @@ def test_frozen_backbone_is_untouched_and_head_learns(tiny_ckpt, sample_copy, tm
     assert (tmp_path / "run" / "data" / "labels" / "train.cache").exists()  # the cache went to the run
 
 
+@pytest.mark.slow
 def test_two_stage_is_one_run_with_lower_lr(tiny_ckpt, sample_copy, tmp_path):
     cfg = compose(
         "debug=smoke", "data=custom", f"data.yaml={sample_copy}", f"model.weights={tiny_ckpt}",
         "finetune=two_stage", "train.epochs=2", "finetune.two_stage.epochs=1",
     )  # fmt: skip
-    summary = train.run(cfg, tmp_path / "run")
+    summary = run(cfg, tmp_path / "run")
     s1, s2 = summary["stages"]
     assert (s1["freeze"], s2["freeze"]) == (list(range(11)), [])
     assert s1["train"]["epochs"] + s2["train"]["epochs"] == 2
@@ -66,6 +68,7 @@ def test_two_stage_is_one_run_with_lower_lr(tiny_ckpt, sample_copy, tmp_path):
     assert Path(summary["weights"]["best"]).exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("optimizer", "lr0"), [(None, 0.002), ("auto", 0.001)])
 def test_default_recipe_sets_its_optimizer_whatever_the_class_count(optimizer, lr0, sample_copy, tmp_path):
     # Six class names: Ultralytics' optimizer=auto would pick AdamW at 0.002 * 5 / (4 + 6) = 0.001.
@@ -73,24 +76,27 @@ def test_default_recipe_sets_its_optimizer_whatever_the_class_count(optimizer, l
     sample_copy.write_text(text)
     extra = [] if optimizer is None else [f"train.optimizer={optimizer}"]
     cfg = compose("debug=smoke", "data=custom", f"data.yaml={sample_copy}", "finetune=default", *extra)
-    (stage,) = train.run(cfg, tmp_path / "run")["stages"]
+    (stage,) = run(cfg, tmp_path / "run")["stages"]
     assert stage["optimizer"] == "AdamW" and stage["lr0"] == pytest.approx(lr0)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_WEIGHTS / "yolo11n-seg.pt").exists(), reason="shared COCO checkpoint absent")
 def test_coco_segmentation_checkpoint_into_one_class_detector(sample_copy, tmp_path):
     cfg = compose("debug=smoke", "data=custom", f"data.yaml={sample_copy}", "model=yolo11n_coco_seg")
-    summary = train.run(cfg, tmp_path / "run")
+    summary = run(cfg, tmp_path / "run")
     pre = summary["pretrained_source"]
     # 499 detector tensors; the 6 that differ are the class-score convs sized for 80 classes (Ultralytics
     # logs "Transferred 493/499 items" for the same case).
     assert (pre["tensors_transferred"], pre["tensors_total"]) == (493, 499)
 
 
+@pytest.mark.slow
 def test_offline_quickstart_prints_run_folder_last(tmp_path):
-    res = run_cli("debug=smoke", f"paths.runs_dir={tmp_path}", env={"YOLO_OFFLINE": "true"}, timeout=300)
+    """The one real detector-train process: a user's smoke run, offline, from the command line."""
+    res = run_cli("detector-train", "debug=smoke", f"paths.runs_dir={tmp_path}", env={"YOLO_OFFLINE": "true"})
     assert res.returncode == 0, res.stderr[-2000:]
-    run_dir = Path(res.stdout.strip().splitlines()[-1])
+    run_dir = Path(res.last_line)
     assert run_dir.parent.parent == tmp_path
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["pretrained"] is False and summary["pretrained_source"]["source"] == "missing"
@@ -123,7 +129,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", BAD, ids=list(BAD))
-def test_bad_input_fails_clearly_before_training(case, sample_copy, tmp_path):
+def test_bad_input_fails_clearly_before_training(case, sample_copy, tmp_path, no_training):
     args, mutate, message = BAD[case]
     if mutate:
         mutate(sample_copy)
@@ -131,8 +137,7 @@ def test_bad_input_fails_clearly_before_training(case, sample_copy, tmp_path):
     bogus.write_text("not a checkpoint")
     runs = tmp_path / "runs"
     args = [a.format(bogus=bogus) for a in args]
-    res = run_cli("data=custom", f"data.yaml={sample_copy}", f"paths.runs_dir={runs}", *args, timeout=120)
+    res = cli("detector-train", "data=custom", f"data.yaml={sample_copy}", f"paths.runs_dir={runs}", *args)
     assert res.returncode == 2, res.stdout[-1500:] + res.stderr[-1500:]
     assert message in res.stderr
-    assert "Starting training" not in res.stdout + res.stderr
-    assert not runs.exists() or not any(runs.rglob("*")), "a failed run left a folder"
+    assert files_under(runs) == [], "a failed run left a folder"

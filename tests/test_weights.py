@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from detector import weights
+from detector import io
 from detector.errors import DetectorError
+from detector.train import weights
 
 
 def test_explicit_path_wins(tmp_path):
@@ -58,4 +59,4 @@ def test_sha256_matches_hashlib(tmp_path):
 
     f = tmp_path / "f.bin"
     f.write_bytes(b"abc" * 1000)
-    assert weights.sha256(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
+    assert io.sha256(f) == hashlib.sha256(b"abc" * 1000).hexdigest()

@@ -18,7 +18,7 @@ from detector.data.scan import Item, image_for, orphan_labels, scan
 from detector.data.spec import DataSpec
 from detector.errors import DetectorError
 
-__all__ = ["CODES", "Problem", "Report", "check_dataset", "check_labels", "require_clean"]
+__all__ = ["CODES", "Problem", "Report", "check_dataset", "require_clean"]
 
 
 @dataclass
@@ -215,9 +215,6 @@ def check_dataset(spec: DataSpec, decode: bool = True) -> Report:
         fingerprint=fp.from_items(spec.names, items),
         yaml=str(spec.yaml_path),
     )
-
-
-check_labels = check_dataset  # the name plan.py and older callers use
 
 
 def require_clean(spec: DataSpec, allow: list[str] | tuple[str, ...] = ()) -> Report:

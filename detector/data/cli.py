@@ -14,17 +14,7 @@ from pathlib import Path
 from detector.data.problems import CODES, validate_allow
 from detector.data.write import LINKS
 from detector.errors import DetectorError
-
-
-def _table(rows: list[list[str]], left: int = 1) -> list[str]:
-    """Aligned columns: the first ``left`` left-aligned (names), the rest right-aligned (numbers)."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(
-            c.ljust(w) if k < left else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in rows
-    ]
+from detector.tables import table
 
 
 def format_report(report, seconds: float, per_code: int | None) -> str:
@@ -60,7 +50,7 @@ def format_report(report, seconds: float, per_code: int | None) -> str:
             ]
         )
     out = [f"dataset      {report.yaml}", f"fingerprint  {report.fingerprint}", ""]
-    out += [*_table(rows), "", *_table(crows, left=2), ""] if report.counts else []
+    out += [*table(rows, left=1), "", *table(crows, left=2), ""] if report.counts else []
     for severity in ("error", "warning"):
         lines = report.summary_lines(severity, per_code)
         if lines:

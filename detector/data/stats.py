@@ -6,13 +6,13 @@ Uses matplotlib's object API with the Agg canvas (no pyplot state, no display ne
 from __future__ import annotations
 
 import math
-import os
 import random
 from collections import Counter
 from pathlib import Path
 
 from detector.data.scan import Item, scan
 from detector.data.spec import DataSpec
+from detector.io import atomic
 
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45"]
 
@@ -24,9 +24,8 @@ def _figure(width: float = 6.4, height: float = 4.0):
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        fig.savefig(tmp)
     return path
 
 

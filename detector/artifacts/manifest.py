@@ -1,0 +1,147 @@
+"""What a published version says about itself: ``manifest.json`` and ``MODEL_CARD.md``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from detector.artifacts.target import Target, export_args
+from detector.provenance import git_state, machine, versions
+from detector.tables import pct
+from detector.train.rundir import Run
+
+LICENCE = (
+    "Ultralytics and its YOLO weights are AGPL-3.0: a model fine-tuned from them, and software that "
+    "serves it over a network, must be released under AGPL-3.0 unless you hold an Ultralytics "
+    "Enterprise licence. The training data keeps its own licence (see its data.yaml folder)."
+)
+
+
+def data_fingerprint(data_yaml: Path) -> dict[str, Any]:
+    """The dataset's content fingerprint, the same one run summaries record (``detector-data fingerprint``)."""
+    from detector.data.fingerprint import fingerprint
+
+    return {
+        "sha256": fingerprint(data_yaml),
+        "method": "detector-data fingerprint (names + image/label content)",
+    }
+
+
+def build(run: Run, t: Target, stage: Path, exported: Path, metrics: dict) -> dict[str, Any]:
+    """The manifest of a version being built in ``stage`` (``files``, name and number come later)."""
+    s = run.summary
+    original = Path(s.get("data", {}).get("yaml") or run.data_yaml)
+    try:
+        content = yaml.safe_load(original.read_text())
+    except (OSError, yaml.YAMLError):
+        content = None
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "format": t.format,
+        "task": "detect",
+        "model": {
+            "arch": s.get("model", {}).get("arch"),
+            "names": {int(k): v for k, v in (s.get("data", {}).get("names") or {}).items()},
+            "imgsz": t.kwargs.get("imgsz", run.imgsz),
+        },
+        "exports": {
+            "pytorch": {"path": "weights/best.pt", "runtime": "PyTorch"},
+            t.format: {
+                "path": exported.relative_to(stage).as_posix(),
+                "runtime": t.runtime.name,
+                "args": export_args(t, run.imgsz),
+            },
+        },
+        "metrics": metrics,
+        "check": {
+            "split": "val",
+            "images": s.get("data", {}).get("counts", {}).get("val", {}).get("images"),
+            "protocol": "Ultralytics val through each format's runtime: batch 1, rect=False, conf 0.001, iou 0.7",
+            "tolerance_points": t.tolerance,
+        },
+        "latency": {
+            "what": "median wall time of one YOLO.predict call (pre-process, inference, post-process)",
+            "batch": 1,
+            "runs": t.latency_runs,
+            "machine": machine(),
+        },
+        "pretrained_source": s.get("pretrained_source"),
+        "training": {
+            "run_dir": str(run.dir),
+            "metrics": s.get("metrics"),
+            "freeze": s.get("freeze"),
+            "wall_time_s": s.get("wall_time_s"),
+        },
+        "data": {
+            "yaml": str(original),
+            "content": content,
+            "counts": s.get("data", {}).get("counts"),
+            "fingerprint": data_fingerprint(run.data_yaml),
+        },
+        "config": {"train": s.get("config"), "export": t.config},
+        "git": git_state(),
+        "versions": versions(t.runtime.dists),
+        "licence": LICENCE,
+    }
+
+
+def _initial(m: dict[str, Any]) -> str:
+    pre = m.get("pretrained_source") or {}
+    if pre.get("path"):
+        return f"`{pre['path']}` ({pre.get('source')}, sha256 `{str(pre.get('sha256'))[:16]}`)"
+    if pre.get("requested"):
+        return f"{pre['requested']} was requested but not found: trained from random initialisation"
+    return "none: trained from random initialisation"
+
+
+def card(m: dict[str, Any]) -> str:
+    """Render ``MODEL_CARD.md`` from a finished manifest."""
+    names = ", ".join(str(v) for v in m["model"]["names"].values())
+    data = m["data"]
+    counts = data.get("counts") or {}
+    split = ", ".join(f"{k}: {v.get('images')} images / {v.get('boxes')} boxes" for k, v in counts.items())
+    rows = [
+        f"| {fmt} | {m['exports'][fmt]['runtime']} | `{m['exports'][fmt]['path']}` | {pct(x['mAP50'])} | "
+        f"{pct(x['mAP50-95'])} | {x.get('drop_points', 0):.2f} | {x['latency_ms']:.1f} | "
+        f"{x.get('latency_ratio_to_pytorch', 1.0):.2f} |"
+        for fmt, x in m["metrics"].items()
+    ]
+    mach = m["latency"]["machine"]
+    return f"""# {m["name"]} v{m["version"]}
+
+Object detector ({m["model"]["arch"]}, {m["model"]["imgsz"]} px) for: {names}.
+Published {m["created"]} by detector; `manifest.json` lists the sha256 of every file
+(`detector-artifacts verify {m["name"]}/v{m["version"]}`).
+
+## Intended use
+Detecting {names} in images like the training data: same kind of camera, viewpoint and
+resolution. It was not evaluated on anything else; check it on your own images before relying on it.
+
+## Training data
+- data.yaml: `{data["yaml"]}`
+- {split}
+- content fingerprint: `{data["fingerprint"]["sha256"]}` (`detector-data fingerprint`)
+- initial weights: {_initial(m)}
+
+## Metrics per format
+mAP on the val split ({m["check"]["images"]} images), in points (%): {m["check"]["protocol"]}.
+Latency: {m["latency"]["what"]}, batch 1, median of {m["latency"]["runs"]} calls,
+on {mach["cpu"]} ({mach["cpus"]} CPUs).
+
+| format | runtime | file | mAP50 | mAP50-95 | drop vs PyTorch | latency (ms) | latency / PyTorch |
+|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+The export is published only if its mAP50-95 is at most {m["check"]["tolerance_points"]} points below PyTorch's.
+
+## Limitations
+- The val split is small; its mAP is a rough estimate, not a guarantee.
+- Latency was measured on the machine above, shared with other work; it varies with hardware and load.
+- Fixed input size {m["model"]["imgsz"]} px unless exported with `dynamic`; larger images are letterboxed down.
+
+## Licence
+{m["licence"]}
+"""

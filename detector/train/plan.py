@@ -1,0 +1,164 @@
+"""Resolve a composed config into a training plan, validating everything before heavy work.
+
+Order matters: the cheap checks (config keys, data.yaml, labels) run first, so a typo or a
+broken dataset fails in seconds; the checkpoint is loaded last.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from detector import config
+from detector.data import check, spec
+from detector.errors import DetectorError
+from detector.io import sha256
+from detector.train import augment, devices, ema, freeze, layer_lr, weights
+
+log = logging.getLogger(__name__)
+
+TWO_STAGE = ("epochs", "lr_scale", "freeze", "train")  # finetune.two_stage keys
+ULTRALYTICS_EPOCHS = 100  # Ultralytics' own default for train.epochs (cfg/default.yaml)
+
+
+@dataclass
+class Stage:
+    """One call to ``YOLO.train``."""
+
+    name: str
+    save_dir: Path
+    train: dict[str, Any]  # Ultralytics keys
+    freeze: list[int]
+    init: Path | None  # checkpoint to transfer from; None = random init
+    ema: dict[str, float] | None = None  # finetune.ema; None = Ultralytics' own EMA schedule
+    lr_multiples: list[float] | None = None  # finetune.layer_lr, per layer index; None = one lr everywhere
+
+
+@dataclass
+class Plan:
+    """Everything a run needs, resolved and validated."""
+
+    run_dir: Path
+    arch: str
+    layout: freeze.Layout
+    pretrained: weights.Pretrained
+    data: spec.DataSpec
+    data_report: check.Report
+    stages: list[Stage]
+    freeze_setting: Any
+    lr_scale: float | None = None  # two-stage: stage-2 lr = stage-1 lr x this
+    warnings: list[str] = field(default_factory=list)
+
+
+def _container(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def train_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """The recipe's Ultralytics keys (``finetune.train``) overridden by the ``train`` group, both validated."""
+    recipe = _container(cfg.finetune.get("train")) or {}
+    config.validate("finetune.train", recipe)
+    kwargs = _container(cfg.train) or {}
+    config.validate("train", kwargs)
+    return {**recipe, **kwargs}
+
+
+def _stages(
+    cfg: DictConfig,
+    run_dir: Path,
+    kwargs: dict,
+    frozen: list[int],
+    layout: freeze.Layout,
+    init: Path | None,
+    average: dict[str, float] | None,
+    multiples: list[float] | None,
+) -> tuple[list[Stage], float | None]:
+    """One stage, or two for ``finetune.two_stage``; also returns stage 2's lr scale."""
+    two = _container(cfg.finetune.get("two_stage"))
+    if not two:
+        return [Stage("train", run_dir, kwargs, frozen, init, average, multiples)], None
+    unknown = set(two) - set(TWO_STAGE)
+    if unknown:
+        raise DetectorError(
+            f"finetune.two_stage has unknown keys {sorted(unknown)}; use {', '.join(TWO_STAGE)}."
+        )
+    two = config.require(two, TWO_STAGE, "finetune.two_stage")
+    total, k = int(kwargs.get("epochs", ULTRALYTICS_EPOCHS)), int(two["epochs"])
+    if not 0 < k < total:
+        raise DetectorError(
+            f"finetune.two_stage.epochs={k} must be between 1 and train.epochs-1 ({total - 1})."
+        )
+    extra = two["train"] or {}
+    config.validate("finetune.two_stage.train", extra)
+    devices.require_one(extra, "finetune.two_stage.train")
+    stage1 = Stage("stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init, average, multiples)
+    stage2 = Stage(
+        "stage2",
+        run_dir,
+        {**kwargs, **extra, "epochs": total - k},
+        freeze.resolve(two["freeze"], layout),
+        run_dir / "stage1" / "weights" / "best.pt",
+        average,
+        multiples,
+    )
+    return [stage1, stage2], float(two["lr_scale"])
+
+
+def check_inputs(cfg: DictConfig) -> tuple[dict[str, Any], spec.DataSpec, check.Report]:
+    """The cheap checks (no ultralytics import): train keys, one device, augmentations, data.yaml and labels.
+
+    Returns:
+        The train kwargs (with ``augmentations``, the built albumentations transforms, unless the
+        ``augment`` option leaves Ultralytics' default), the parsed dataset and its label report.
+    """
+    kwargs = train_kwargs(cfg)
+    devices.require_one(kwargs)
+    transforms = augment.build(cfg.get("augment"))
+    if transforms is not None:  # config.RESERVED refuses this key from the train group: it comes from augment
+        kwargs["augmentations"] = transforms
+    data = spec.load(cfg.data.yaml)
+    return kwargs, data, check.require_clean(data, allow=list(cfg.data.get("allow") or []))
+
+
+def build(
+    cfg: DictConfig,
+    run_dir: str | Path,
+    inputs: tuple[dict[str, Any], spec.DataSpec, check.Report] | None = None,
+) -> Plan:
+    """Validate ``cfg`` and resolve it into a :class:`Plan`. Nothing is written.
+
+    Args:
+        cfg: The composed config.
+        run_dir: The run folder the plan's stages write into.
+        inputs: What :func:`check_inputs` returned, when the caller ran it first (it fails fast,
+            before torch is imported); computed here otherwise.
+
+    Raises:
+        DetectorError: On any bad input, naming the problem and the fix.
+    """
+    run_dir = Path(run_dir)
+    kwargs, data, report = inputs or check_inputs(cfg)
+    average = ema.resolve(_container(cfg.finetune.get("ema")))  # fails before the checkpoint loads
+    scales = layer_lr.resolve(_container(cfg.finetune.get("layer_lr")))
+    layout = freeze.Layout.from_yaml(cfg.model.arch)
+    multiples = layer_lr.per_layer(scales, layout) if scales else None
+    setting = _container(cfg.finetune.freeze)
+    frozen = freeze.resolve(setting, layout)
+    pre = weights.resolve(cfg.model.weights, cfg.paths.weights_dir, bool(cfg.model.get("require_pretrained")))
+    warnings = [f"data: {w}" for w in report.summary_lines("warning")]
+    if pre.found:
+        weights.load_checkpoint(pre.path)  # fails now, clearly, if the file is not a checkpoint
+        pre.sha256 = sha256(pre.path)
+    elif pre.requested:
+        warnings.append(weights.missing_banner(pre, cfg.paths.weights_dir))
+        if frozen:
+            warnings.append(
+                f"finetune.freeze={setting} ignored: freezing randomly initialised layers cannot help."
+            )
+            frozen = []
+    stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average, multiples)
+    return Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)

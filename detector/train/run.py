@@ -1,0 +1,114 @@
+"""A whole training run: check, plan, stage the data, train each stage (or resume), write the summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from detector import provenance, runtime
+from detector.data.stage import stage as stage_data
+from detector.io import write_json
+from detector.train import augment, rundir
+from detector.train import plan as planning
+from detector.train.fit import Callbacks, finished_stage, fit, last_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def stage_record(stage: planning.Stage, metrics: dict, facts: dict) -> dict[str, Any]:
+    """One entry of the summary's ``stages``."""
+    return {
+        "name": stage.name,
+        "dir": str(stage.save_dir),
+        "freeze": stage.freeze,
+        "ema": stage.ema,
+        "layer_lr": stage.lr_multiples,
+        "train": {k: v for k, v in stage.train.items() if k != "augmentations"},  # recorded apart
+        "metrics": metrics,
+        **facts,
+    }
+
+
+def _continued(stage: planning.Stage, plan: planning.Plan, previous: dict) -> planning.Stage:
+    """Stage 2 of a two-stage run goes on with the optimizer stage 1 used, at ``lr_scale`` x its lr."""
+    if plan.lr_scale is None or not previous:
+        return stage
+    lr = {"optimizer": previous["optimizer"], "lr0": previous["lr0"] * plan.lr_scale}
+    return dataclasses.replace(stage, train={**stage.train, **lr})
+
+
+def _train_stages(
+    plan: planning.Plan, data_yaml: Path, callbacks: Callbacks, resume: bool
+) -> tuple[list[dict], list[dict]]:
+    """Train every stage in order; when resuming, keep finished stages and resume the interrupted one.
+
+    Returns:
+        (stage records, the stages resumed with the epoch they resumed from).
+    """
+    records: list[dict] = []
+    resumed: list[dict] = []
+    facts: dict = {}
+    for stage in plan.stages:
+        ckpt = last_checkpoint(stage) if resume else None
+        partial = ckpt is not None and ckpt.get("optimizer") is not None and ckpt.get("epoch", -1) >= 0
+        if ckpt is not None and not partial:  # this stage had finished before the interruption
+            metrics, facts = finished_stage(ckpt)
+        else:
+            stage = _continued(stage, plan, facts)
+            last = stage.save_dir / "weights" / "last.pt" if partial else None
+            if partial:
+                resumed.append({"stage": stage.name, "from_epoch": ckpt["epoch"] + 2})  # 1-based, as logged
+            metrics, facts = fit(stage, plan.arch, data_yaml, callbacks, resume_from=last)
+        records.append(stage_record(stage, metrics, facts))
+    return records, resumed
+
+
+def run(
+    cfg: DictConfig, run_dir: str | Path, callbacks: Callbacks = (), resume: bool = False
+) -> dict[str, Any]:
+    """Fine-tune as ``cfg`` says, in ``run_dir``; returns the summary (also saved as summary.json).
+
+    Args:
+        cfg: The composed config (see ``configs/train.yaml``).
+        run_dir: The run folder (Hydra's output folder).
+        callbacks: Extra Ultralytics callbacks, one event -> function dict per source, added to every stage.
+        resume: Continue the interrupted run in ``run_dir`` (``cfg`` from
+            :func:`detector.train.rundir.load_run_config`): finished stages are kept, the interrupted
+            one resumes from its last.pt with the same augmentations, later ones start as planned.
+
+    Raises:
+        DetectorError: On bad input, before training starts.
+    """
+    t0 = time.time()
+    run_dir = Path(run_dir).resolve()
+    inputs = planning.check_inputs(cfg)  # typos and broken datasets fail here, before torch is imported
+    runtime.configure(weights_dir=cfg.paths.weights_dir)
+    plan = planning.build(cfg, run_dir, inputs)
+    for w in plan.warnings:
+        log.warning(w)
+    staged = run_dir / "data" / "data.yaml"
+    data_yaml = staged if resume and staged.is_file() else stage_data(plan.data, run_dir / "data")
+    stages, resumed = _train_stages(plan, data_yaml, callbacks, resume)
+    summary = rundir.summary(
+        plan,
+        stages,
+        {
+            "augment": {  # albumentations' own A.to_dict; null = Ultralytics' default pipeline
+                "configured": augment.to_dict(plan.stages[0].train.get("augmentations")),
+                "applied": stages[-1].get("augment_applied"),  # read off the last stage's dataloader
+            },
+            **({"resumed": resumed} if resume else {}),
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "versions": provenance.versions(),
+            "command": " ".join(sys.argv),
+            "wall_time_s": round(time.time() - t0, 2),
+        },
+    )
+    write_json(run_dir / rundir.SUMMARY, summary)
+    return summary

@@ -1,0 +1,174 @@
+"""Helpers shared by the tests: paths, composing configs, calling the console scripts, datasets."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "datasets" / "sample"
+SHARED = Path(os.environ.get("DETECTOR_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SOLAR = SHARED / "solar_pv_gray416" / "data.yaml"
+PCB = SHARED / "deeppcb" / "data.yaml"
+
+# The console scripts of pyproject.toml, by name.
+ENTRIES = {
+    "detector-train": "detector.cli:train",
+    "detector-export": "detector.cli:export",
+    "detector-sweep": "detector.cli:sweep",
+    "detector-augment-preview": "detector.cli:augment_preview",
+    "detector-artifacts": "detector.artifacts.cli:main",
+    "detector-data": "detector.data.cli:main",
+}
+
+
+@dataclass
+class Result:
+    """What a command did: its exit status and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def last_line(self) -> str:
+        """The last line printed: every command prints its output folder there."""
+        return self.stdout.strip().splitlines()[-1]
+
+
+def compose(*overrides: str, config: str = "train"):
+    """Compose ``configs/<config>.yaml`` the way the console scripts do (``train.X=`` passed through)."""
+    from detector.config import compose as detector_compose
+
+    return detector_compose(config, list(overrides))
+
+
+def cli(command: str, *args: str) -> Result:
+    """Run a console script in this process, as ``command args...`` on the command line.
+
+    Much faster than a fresh interpreter (no torch/Ultralytics import each time). What the
+    command prints through ``print`` is captured; Ultralytics' own log goes to pytest's capture.
+    """
+    module, func = ENTRIES[command].split(":")
+    fn = getattr(importlib.import_module(module), func)
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = [command, *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = fn(list(args)) if command == "detector-data" else fn()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = argv
+    return Result(code or 0, out.getvalue(), err.getvalue())
+
+
+def run_cli(
+    command: str, *args: str, env: dict | None = None, timeout: int = 600, cwd: Path = ROOT
+) -> Result:
+    """Run a console script in a fresh interpreter, as a user would. An ``env`` value of None unsets it."""
+    module, func = ENTRIES[command].split(":")
+    code = f"import sys; from {module} import {func} as f; sys.argv[0] = {command!r}; "
+    code += "sys.exit(f())" if command == "detector-data" else "f()"
+    res = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None},
+        cwd=cwd,
+    )
+    return Result(res.returncode, res.stdout, res.stderr)
+
+
+def tree_hash(root: Path) -> str:
+    """sha256 over every file's relative path and bytes: changes if anything is added or modified."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def files_under(root: Path) -> list[Path]:
+    """Every path under ``root``, relative and sorted (empty when ``root`` does not exist)."""
+    return sorted(p.relative_to(root) for p in root.rglob("*")) if root.exists() else []
+
+
+def require(data_yaml: Path) -> Path:
+    """``data_yaml``, or skip the calling test when that shared dataset is absent (no ``../shared``)."""
+    if not data_yaml.is_file():
+        pytest.skip(f"shared dataset absent: {data_yaml}")
+    return data_yaml
+
+
+def mini(src_yaml: Path, dst: Path, n: dict[str, int], step: int = 7) -> Path:
+    """Copy every ``step``-th image (and its label) of each split, up to ``n[split]``; returns data.yaml."""
+    require(src_yaml)
+    for split, count in n.items():
+        images = sorted((src_yaml.parent / "images" / split).iterdir())[::step][:count]
+        for sub in ("images", "labels"):
+            (dst / sub / split).mkdir(parents=True, exist_ok=True)
+        for im in images:
+            shutil.copy(im, dst / "images" / split / im.name)
+            lab = src_yaml.parent / "labels" / split / f"{im.stem}.txt"
+            shutil.copy(lab, dst / "labels" / split / lab.name)
+    names = yaml.safe_load(src_yaml.read_text())["names"]
+    doc = {**{s: f"images/{s}" for s in n}, "names": names}
+    (dst / "data.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return dst / "data.yaml"
+
+
+def boxes(label: Path) -> list[list[float]]:
+    """The rows of a YOLO label file as floats, sorted."""
+    return sorted([float(v) for v in line.split()] for line in label.read_text().splitlines() if line.strip())
+
+
+class Interrupted(Exception):
+    """Stands in for Ctrl-C or a killed job: raised after epoch 1 was saved."""
+
+
+def interrupted_run(run_dir: Path, *overrides: str) -> None:
+    """Start a 2-epoch smoke run the way Hydra would (config in .hydra/) and stop it after epoch 1."""
+    from omegaconf import OmegaConf
+
+    from detector.train.run import run
+
+    cfg = compose("debug=smoke", "train.epochs=2", *overrides)
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # what Hydra writes for every run
+
+    def stop(trainer) -> None:
+        if trainer.epoch == 0:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run(cfg, run_dir, callbacks=[{"on_fit_epoch_end": stop}])
+
+
+def sample_subset(dst: Path, n: dict[str, int], step: int = 3, classes: list[str] | None = None) -> Path:
+    """Every ``step``-th image of the bundled sample (real solar images and labels); returns data.yaml.
+
+    With ``classes``, each box is given class ``line index % len(classes)``: real images and boxes with
+    several classes, for the tools that treat classes apart (convert, split, stats).
+    """
+    data = mini(SAMPLE / "data.yaml", dst, n, step)
+    if classes:
+        for lab in dst.glob("labels/*/*.txt"):
+            rows = [line.split() for line in lab.read_text().splitlines() if line.strip()]
+            lab.write_text("".join(f"{k % len(classes)} {' '.join(r[1:])}\n" for k, r in enumerate(rows)))
+        doc = yaml.safe_load(data.read_text())
+        data.write_text(yaml.safe_dump({**doc, "names": dict(enumerate(classes))}, sort_keys=False))
+    return data
