@@ -15,8 +15,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from detector import runtime
-from detector.config import CONFIG_DIR, passthrough_overrides
+from detector import redact, runtime
+from detector.config import CONFIG_DIR, passthrough_overrides, user_configs
 from detector.errors import DetectorError
 
 
@@ -24,32 +24,50 @@ def _run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def _remove_run_dir(run_dir: Path) -> None:
-    """Delete a folder Hydra made for a run that produced nothing (and its parent, once empty)."""
+def _remove_run_dir(run_dir: Path, runs_dir: str | Path) -> None:
+    """Delete a folder Hydra made for a run that produced nothing, and the folders above it that are
+    left empty, up to and including ``runs_dir`` (never the working directory or one above it): a
+    refused command leaves the tree as it found it."""
     shutil.rmtree(run_dir, ignore_errors=True)
-    if run_dir.parent.is_dir() and not any(run_dir.parent.iterdir()):
-        run_dir.parent.rmdir()
+    top, here = Path(runs_dir).resolve(), Path.cwd().resolve()
+    folder = run_dir.resolve().parent
+    while (folder == top or top in folder.parents) and folder != here and folder not in here.parents:
+        if not folder.is_dir() or any(folder.iterdir()):
+            break
+        folder.rmdir()
+        folder = folder.parent
 
 
 def _guarded(
     task: Callable[[DictConfig, Path], object], cfg: DictConfig, keep: tuple[str, ...] = ("summary.json",)
 ) -> object:
-    """Run ``task``; on bad input print the message, remove the run folder unless it holds one of
-    ``keep`` (what makes it a real run), exit 2."""
+    """Run ``task``; on bad input print the message and exit 2; on any failure remove the run folder
+    unless it holds one of ``keep`` (what makes it a real run)."""
     run_dir = _run_dir()
+    redact.files(run_dir / ".hydra")  # Hydra saved the command line and config: no password stays there
     try:
         return task(cfg, run_dir)
     except DetectorError as e:
         print(f"\nerror: {e}", file=sys.stderr)
-        if run_dir.is_dir() and not any((run_dir / k).exists() for k in keep):
-            _remove_run_dir(run_dir)  # a folder with no summary must not look like a run
+        _remove_if_empty(run_dir, cfg, keep)
         sys.exit(2)
+    except BaseException:  # a real crash (or Ctrl-C): its traceback stays, the empty folder goes
+        _remove_if_empty(run_dir, cfg, keep)
+        raise
+
+
+def _remove_if_empty(run_dir: Path, cfg: DictConfig, keep: tuple[str, ...]) -> None:
+    """A folder with no summary must not look like a run."""
+    if run_dir.is_dir() and not any((run_dir / k).exists() for k in keep):
+        _remove_run_dir(run_dir, cfg.paths.runs_dir)
 
 
 def _start(app: Callable[[], object]) -> None:
-    """Run a Hydra app on the command line, ``train.X=`` keys passed through without a ``+``."""
+    """Run a Hydra app on the command line: ``train.X=`` keys passed through without a ``+``, and the
+    user's own ``./configs`` on the search path."""
     runtime.register_resolvers()
-    sys.argv[1:] = passthrough_overrides(sys.argv[1:])
+    args = passthrough_overrides(sys.argv[1:])
+    sys.argv[1:] = [*user_configs(args), *args]
     app()
 
 
@@ -63,8 +81,9 @@ def _resume_config(cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, Path]:
             f"resume continues a run with its own config; drop {' '.join(o.lstrip('+') for o in extra)} "
             "(to change settings, start a new run from its weights with model.weights=<run>/weights/last.pt)."
         )
+    runs_dir = cfg.paths.runs_dir
     cfg = load_run_config(Path(str(cfg.resume)))
-    _remove_run_dir(run_dir)  # Hydra's folder for this command: the run goes on in its own folder
+    _remove_run_dir(run_dir, runs_dir)  # Hydra's folder for this command: the run goes on in its own folder
     return cfg, Path(str(cfg.resume))
 
 

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from detector import runtime
 from detector.errors import DetectorError
 
-CONFIG_DIR = str(runtime.PROJECT_ROOT / "configs")
+CONFIG_DIR = str(runtime.data_dir("configs"))
 # Groups whose keys pass straight to the library they feed: any of its keys may be set without a `+`.
 PASSTHROUGH = ("train", "export", "finetune.train", "finetune.two_stage.train", "logger.init")
 _PLAIN_KEY = re.compile(rf"^({'|'.join(map(re.escape, PASSTHROUGH))})\.[A-Za-z_]\w*=")
@@ -42,10 +42,26 @@ def plain_overrides(args: list[str]) -> list[str]:
     return [a[2:] if a.startswith("++") and _PLAIN_KEY.match(a[2:]) else a for a in args]
 
 
+def user_configs(args: list[str]) -> list[str]:
+    """The override that adds ``./configs`` of the working directory to Hydra's search path, so a user's
+    own options (``./configs/data/roofs.yaml`` -> ``data=roofs``) are found beside the packaged ones.
+
+    Empty when there is no such folder, when it is the packaged one (a source checkout), or when the
+    command line sets ``hydra.searchpath`` itself.
+    """
+    here = Path.cwd() / "configs"
+    if not here.is_dir() or here.resolve() == Path(CONFIG_DIR).resolve():
+        return []
+    if any(a.lstrip("+").startswith("hydra.searchpath=") for a in args):
+        return []
+    return [f"hydra.searchpath=[file://{here.resolve()}]"]
+
+
 def compose(config_name: str, overrides: list[str]) -> DictConfig:
     """Compose ``configs/<config_name>.yaml`` with command-line style overrides.
 
-    Works inside a running Hydra app (reusing its search path) and outside one.
+    Works inside a running Hydra app (reusing its search path) and outside one (adding the user's
+    ``./configs`` as the console scripts do).
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -56,7 +72,7 @@ def compose(config_name: str, overrides: list[str]) -> DictConfig:
     if GlobalHydra.instance().is_initialized():
         return hydra_compose(config_name, overrides=overrides)
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return hydra_compose(config_name, overrides=overrides)
+        return hydra_compose(config_name, overrides=[*user_configs(overrides), *overrides])
 
 
 def group_options(group: str) -> list[str]:
@@ -145,3 +161,38 @@ def require(node: Mapping | DictConfig, names: Iterable[str], where: str) -> dic
             "or pick a complete option of that config group."
         )
     return {n: doc[n] for n in names}
+
+
+def _imgsz_problem(value: Any) -> str | None:
+    """Ultralytics rounds any imgsz up to a multiple of 32 with a warning, -5 included; a size is positive."""
+    sizes = value if isinstance(value, list | tuple) else [value]
+    if not 1 <= len(sizes) <= 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes
+    ):
+        return f"'imgsz={value}' must be a positive whole number of pixels (or [height, width])"
+    return None
+
+
+def check_values(group: str, kwargs: Mapping[str, Any]) -> None:
+    """Check the values of Ultralytics keys with Ultralytics' own ``check_cfg`` (types and ranges), before work.
+
+    Imports Ultralytics (and torch), so it runs after the cheap checks; :func:`detector.runtime.configure`
+    comes first. ``check_cfg`` is called key by key, so the message names the key.
+
+    Raises:
+        DetectorError: Listing every bad value, with what Ultralytics accepts.
+    """
+    runtime.configure()
+    from ultralytics.cfg import check_cfg
+
+    problems = []
+    for key, value in kwargs.items():
+        if key == "imgsz" and (bad := _imgsz_problem(value)):
+            problems.append(f"  {group}.imgsz: {bad}")
+            continue
+        try:
+            check_cfg({key: value}, hard=True)
+        except (TypeError, ValueError) as e:
+            problems.append(f"  {group}.{key}: {e}")
+    if problems:
+        raise DetectorError(f"Invalid {group} values:\n" + "\n".join(problems))

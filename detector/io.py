@@ -1,8 +1,9 @@
-"""Files written so that a reader sees the old version or the new one, never half of one; file hashes.
+"""I/O that never half-completes or hangs: atomic writes, file hashes, network calls with a deadline.
 
 Every file the project writes for a user (summaries, reports, plots, manifests, aliases) goes
 through :func:`atomic`: the content lands in a temporary file beside the target, named per
-process, and is renamed over the target once complete.
+process, and is renamed over the target once complete. Every network access goes through
+:func:`within`, so it gives up within its deadline, name lookup included.
 """
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import queue
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 
 @contextlib.contextmanager
@@ -49,3 +55,38 @@ def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+T = TypeVar("T")
+
+
+def within(seconds: float, fn: Callable[[], T]) -> T:
+    """``fn()``, or TimeoutError after ``seconds``. A socket timeout does not cover the name lookup
+    (``getaddrinfo`` blocks), so ``fn`` runs on a thread that is abandoned when the deadline passes."""
+    box: queue.Queue = queue.Queue(maxsize=1)
+
+    def call() -> None:
+        try:
+            box.put((True, fn()))
+        except BaseException as e:  # handed to the caller as it is
+            box.put((False, e))
+
+    threading.Thread(target=call, name="detector-net", daemon=True).start()
+    try:
+        ok, value = box.get(timeout=seconds)
+    except queue.Empty:
+        raise TimeoutError(f"no answer within {seconds:g} s") from None
+    if not ok:
+        raise value
+    return value
+
+
+def reachable(url: str, seconds: float = 3.0) -> bool:
+    """Whether a TCP connection to ``url``'s host and port opens within ``seconds``."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        within(seconds, lambda: socket.create_connection((parts.hostname, port), timeout=seconds).close())
+    except (OSError, TimeoutError):
+        return False
+    return True

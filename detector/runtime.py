@@ -19,29 +19,60 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the source checkout (or site-packages for a wheel)
+PACKAGE = Path(__file__).resolve().parent
+TRUTHY = {"1", "true", "yes", "on"}
 
 # Integrations that Ultralytics switches on by itself when their package is importable.
 # We own tracking (W&B through our logger group), so all of them stay off.
 _INTEGRATIONS = ("clearml", "comet", "dvc", "hub", "mlflow", "neptune", "raytune", "tensorboard", "wandb")
 
 
+def data_dir(name: str) -> Path:
+    """A folder that ships with the project: ``configs`` or ``datasets``.
+
+    In a source checkout (and an editable install) it is the checkout's own top-level folder, the
+    source of truth; a wheel carries a copy inside the package, ``detector/_<name>/``.
+    """
+    packaged = PACKAGE / f"_{name}"
+    return packaged if packaged.is_dir() else PROJECT_ROOT / name
+
+
+def output_root() -> Path:
+    """Where outputs go unless the config says otherwise: ``$DETECTOR_ROOT``, else the working directory."""
+    return Path(os.environ.get("DETECTOR_ROOT") or os.getcwd()).resolve()
+
+
+def cache_dir() -> Path:
+    """Where libraries' caches, telemetry ids and W&B's own folders go: ``.cache/`` in the output root."""
+    return output_root() / ".cache"
+
+
 def yolo_config_dir() -> Path:
-    """Folder for Ultralytics' ``settings.json`` and fonts: project-owned, never ``~/.config``."""
-    return Path(os.environ.get("YOLO_CONFIG_DIR") or PROJECT_ROOT / ".ultralytics")
+    """Folder for Ultralytics' ``settings.json``: ``$YOLO_CONFIG_DIR``, else ``.ultralytics/`` in the output root."""
+    return Path(os.environ.get("YOLO_CONFIG_DIR") or output_root() / ".ultralytics")
 
 
-def is_offline() -> bool:
-    """True unless the user explicitly allowed network access with ``YOLO_OFFLINE=false``."""
-    return os.environ.get("YOLO_OFFLINE", "true").strip().lower() in {"1", "true", "yes"}
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in TRUTHY
+
+
+def network_allowed() -> bool:
+    """Whether detector may fetch a checkpoint: yes unless ``DETECTOR_OFFLINE`` (or a ``YOLO_OFFLINE``
+    that the user set, not the one :func:`configure` sets for Ultralytics) says offline."""
+    if _truthy("DETECTOR_OFFLINE"):
+        return False
+    return not (_truthy("YOLO_OFFLINE") and not _truthy("DETECTOR_SET_YOLO_OFFLINE"))
 
 
 def configure(weights_dir: str | Path | None = None) -> None:
     """Prepare the environment for Ultralytics. Safe to call more than once.
 
-    Sets ``YOLO_OFFLINE=true`` (unless the user set it), ``YOLO_AUTOINSTALL=false`` and a
-    project-owned ``YOLO_CONFIG_DIR``, then switches Ultralytics' own integrations off in that
-    folder's settings file. A value the user exported already wins.
+    Ultralytics itself never goes on the network: ``YOLO_OFFLINE=true`` (unless the user set it;
+    ``DETECTOR_SET_YOLO_OFFLINE`` records that this was us, so :func:`network_allowed` still lets
+    detector's own bounded checkpoint download run), ``YOLO_AUTOINSTALL=false`` and a project-owned
+    ``YOLO_CONFIG_DIR``, whose settings file switches Ultralytics' own integrations off. A value the
+    user exported already wins.
 
     Args:
         weights_dir: Where Ultralytics may put downloaded weights (only when online).
@@ -49,7 +80,9 @@ def configure(weights_dir: str | Path | None = None) -> None:
     cfg_dir = yolo_config_dir()
     cfg_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("YOLO_CONFIG_DIR", str(cfg_dir))
-    os.environ.setdefault("YOLO_OFFLINE", "true")
+    keep_caches_home()
+    if "YOLO_OFFLINE" not in os.environ:
+        os.environ["YOLO_OFFLINE"] = os.environ["DETECTOR_SET_YOLO_OFFLINE"] = "true"
     os.environ["YOLO_AUTOINSTALL"] = "false"
     os.environ.setdefault("YOLO_VERBOSE", "true")
     from ultralytics.utils import SETTINGS
@@ -60,14 +93,89 @@ def configure(weights_dir: str | Path | None = None) -> None:
         update["weights_dir"] = str(weights_dir)
     if any(SETTINGS.get(k) != v for k, v in update.items()):
         SETTINGS.update(update)
+    load_checkpoints_safely()
+
+
+def keep_caches_home() -> None:
+    """Nothing the libraries write lands in ``~``: caches and telemetry ids go under :func:`cache_dir`.
+
+    onnxruntime keeps a device id and a telemetry queue under ``$XDG_CACHE_HOME`` (else
+    ``~/.cache/Microsoft/DeveloperTools``), matplotlib its font cache under ``$MPLCONFIGDIR``, W&B its
+    artifact cache and logs under ``$WANDB_CACHE_DIR`` (the files it stages for a run go into the run
+    folder, :func:`detector.tracking.tracker.session`; your ``wandb login`` and settings stay yours). OpenVINO's converter sends telemetry through ``openvino_telemetry`` (writing
+    ``~/intel``) and falls back to its own no-op stub when that package cannot be imported, so it is
+    made unimportable. Values you exported win.
+    """
+    root = cache_dir()
+    for var, sub in (("XDG_CACHE_HOME", "xdg"), ("MPLCONFIGDIR", "matplotlib"), ("WANDB_CACHE_DIR", "wandb")):
+        os.environ.setdefault(var, str(root / sub))
+    sys.modules.setdefault("openvino_telemetry", None)  # `import openvino_telemetry` now raises ImportError
+
+
+def load_checkpoints_safely() -> None:
+    """Make every ``.pt`` Ultralytics loads go through :func:`detector.safeload.safe_load`. Idempotent.
+
+    Ultralytics 8.4.190 loads checkpoints with ``utils/patches.py`` ``torch_load`` (``weights_only=False``);
+    that name is replaced there (for later ``from ... import torch_load``) and in every module that
+    bound it already (``nn/tasks.py``, ``utils/torch_utils.py`` for ``strip_optimizer``). Its model
+    builder is held to its own no-``eval`` path (``_SafeLoad.restricted``), its own broader
+    allowlist is not registered (``_SafeLoad.loading``), and ``check_resume``, which reports any load
+    error as "Resume checkpoint not found", lets a refusal through as it is.
+    """
+    import ultralytics.engine.trainer as trainer
+    import ultralytics.nn.tasks as tasks
+    import ultralytics.utils.patches as patches
+    import ultralytics.utils.torch_utils  # noqa: F401 (binds torch_load when imported)
+
+    from detector.safeload import errors, safe_load
+
+    original = patches.torch_load
+    if getattr(original, "detector_safe", False):
+        return
+
+    def torch_load(f, *args, **kwargs):
+        map_location = kwargs.pop("map_location", args[0] if args else None)
+        kwargs.pop("weights_only", None)
+        if not isinstance(f, str | os.PathLike):
+            raise errors.UnsafeCheckpointError(repr(f), ["a file object"], "only files are loaded")
+        return safe_load(f, map_location=map_location, **kwargs)
+
+    torch_load.detector_safe = True
+    patches.torch_load = torch_load
+    for name, module in list(sys.modules.items()):
+        if name.startswith("ultralytics") and getattr(module, "torch_load", None) is original:
+            module.torch_load = torch_load
+    tasks._SafeLoad.restricted = classmethod(lambda cls: True)
+    tasks._SafeLoad.loading = classmethod(lambda cls, weight: contextlib.nullcontext())
+    check_resume = trainer.BaseTrainer.check_resume
+
+    def checked_resume(self, overrides):
+        try:
+            return check_resume(self, overrides)
+        except FileNotFoundError as e:
+            if (refused := errors.find(e)) is not None:
+                raise refused from None
+            raise
+
+    trainer.BaseTrainer.check_resume = checked_resume
+
+
+RESOLVERS = {
+    "output_root": lambda: str(output_root()),  # ${output_root:}: $DETECTOR_ROOT or the working directory
+    "detector_data": lambda name: str(data_dir(name)),  # ${detector_data:datasets}: what ships with detector
+    "arch_name": lambda arch: (
+        Path(str(arch)).name.removesuffix(".yaml").removesuffix(".yml")
+    ),  # yolo11n.yaml -> yolo11n
+}
 
 
 def register_resolvers() -> None:
-    """The OmegaConf resolvers our configs use (``${project_root:}``); safe to call more than once."""
+    """The OmegaConf resolvers our configs use (:data:`RESOLVERS`); safe to call more than once."""
     from omegaconf import OmegaConf
 
-    if not OmegaConf.has_resolver("project_root"):
-        OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+    for name, fn in RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
 
 
 class _DeferTorchBridge(importlib.abc.MetaPathFinder):

@@ -38,7 +38,7 @@ OPTIONS = {"onnx": "ONNX Runtime", "openvino": "OpenVINO FP32", "openvino_int8":
 
 def _brief_run(args, work: Path) -> Path:
     data = subset("solar", args.n_train, 0, work / "data")
-    overrides = ["model=yolo11n_coco_seg", "data=custom", f"data.yaml={data}", "name=bench_export"]
+    overrides = ["model=yolo11n_coco", "data=custom", f"data.yaml={data}", "name=bench_export"]
     overrides += [f"train.imgsz={args.train_imgsz}", f"train.epochs={args.epochs}", "train.plots=false"]
     run, wall = run_detector(overrides, work / "runs")
     print(f"trained {run} in {wall:.0f} s")

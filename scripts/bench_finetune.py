@@ -30,7 +30,18 @@ import time
 from operator import itemgetter
 from pathlib import Path
 
-from benchlib import COCO_SEG, DATASETS, ROOT, differing, evaluate, run_detector, run_plain, save, subset
+from benchlib import (
+    COCO_SEG,
+    DATASETS,
+    ROOT,
+    WORK,
+    differing,
+    evaluate,
+    run_detector,
+    run_plain,
+    save,
+    subset,
+)
 
 PLAIN = "ultralytics defaults"
 
@@ -95,7 +106,7 @@ def bench(dataset: str, epochs: int, seed: int, args, work: Path) -> list[dict]:
         ours = [
             "data=custom",
             f"data.yaml={data}",
-            "model=yolo11n_coco_seg",
+            "model=yolo11n_coco",
             f"name={dataset}_e{epochs}",
             *extra,
         ]
@@ -180,8 +191,9 @@ def main() -> None:
         help="train nothing: combine these result files (same n_train and imgsz) into --out",
     )
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "finetune.json")
+    p.add_argument("--work", type=Path, default=WORK, help="scratch folder for subsets and runs")
     args = p.parse_args()
-    work = ROOT / "benchmarks" / "tmp"
+    work = args.work
     if args.merge:
         write(merged(args.merge, args), args, complete=True)
         return

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import optuna
-from benchlib import DATASETS, ROOT, differing, env, save, subset
+from benchlib import DATASETS, ROOT, WORK, differing, env, save, subset
 
 SWEEP = "import sys; from detector.cli import sweep; sys.argv[0] = 'detector-sweep'; sweep()"
 SAME = (
@@ -91,14 +91,15 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=4, help="epochs per trial")
     p.add_argument("--trials", type=int, default=12, help="finished trials per sweep (the issue asks >= 12)")
     p.add_argument("--seed", type=int, default=0, help="sampler seed, the same for both sweeps")
-    p.add_argument("--model", default="yolo11n_coco_seg", help="model config option (a real pretrained one)")
+    p.add_argument("--model", default="yolo11n_coco", help="model config option (a real pretrained one)")
     p.add_argument("--space", default="default", help="hparams_search option")
     p.add_argument("--pruner", default="median")
     p.add_argument("--pruner-args", default="{n_startup_trials: 4, n_warmup_steps: 0}", help="Hydra dict")
     p.add_argument("--baseline", type=Path, help="reuse the unpruned sweep of this earlier result file")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "sweep.json")
+    p.add_argument("--work", type=Path, default=WORK, help="scratch folder for subsets and runs")
     args = p.parse_args()
-    work = ROOT / "benchmarks" / "tmp"
+    work = args.work
     data = subset(args.dataset, args.n_train, args.seed, work / "data")
     base = baseline(args.baseline, args) if args.baseline else run_sweep("unpruned", "none", args, data, work)
     pruned = run_sweep("pruned", args.pruner, args, data, work)

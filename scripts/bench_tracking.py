@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchlib import ROOT, epoch_seconds, run_detector, save
+from benchlib import ROOT, WORK, epoch_seconds, run_detector, save
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "tracking.json")
     args = p.parse_args()
-    runs = ROOT / "benchmarks" / "tmp" / "runs"
+    runs = WORK / "runs"
     common = [
         "name=bench_tracking",
         f"train.imgsz={args.imgsz}",
@@ -31,7 +31,7 @@ def main() -> None:
     ]
     measured = {}
     for logger in ("none", "wandb"):
-        extra = ["logger.mode=offline"] if logger == "wandb" else []
+        extra = ["logger.init.mode=offline"] if logger == "wandb" else []
         run_dir, wall = run_detector([*common, f"logger={logger}", *extra], runs)
         measured[logger] = {"seconds_per_epoch": epoch_seconds(run_dir), "wall_s": round(wall, 2)}
     base, ours = measured["none"], measured["wandb"]

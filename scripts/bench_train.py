@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import COCO_SEG, DATASETS, ROOT, env, epoch_seconds, run_detector, run_plain, save, subset
+from benchlib import COCO_SEG, DATASETS, ROOT, WORK, env, epoch_seconds, run_detector, run_plain, save, subset
 
 # Plain Ultralytics with workers forced back up after the trainer set them to 0 on CPU.
 _WORKERS = """
@@ -56,13 +56,14 @@ def main() -> None:
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "train.json")
+    p.add_argument("--work", type=Path, default=WORK, help="scratch folder for subsets and runs")
     args = p.parse_args()
-    work = ROOT / "benchmarks" / "tmp"
+    work = args.work
     data = subset(args.dataset, args.n_train, 0, work / "data")
     runs = work / "runs"
     tag = time.time_ns()
     common = {"imgsz": args.imgsz, "epochs": args.epochs, "seed": 0, "val": False, "plots": False}
-    ours_base = ["data=custom", f"data.yaml={data}", "model=yolo11n_coco_seg", "name=bench_train"]
+    ours_base = ["data=custom", f"data.yaml={data}", "model=yolo11n_coco", "name=bench_train"]
     ours_base += [f"train.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in common.items()]
 
     def ours(*extra: str) -> float:

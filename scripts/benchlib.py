@@ -27,7 +27,8 @@ DATASETS = {
     "solar": SHARED / "solar_pv_gray416" / "data.yaml",
     "deeppcb": SHARED / "deeppcb" / "data.yaml",
 }
-COCO_SEG = SHARED.parent / "weights" / "yolo11n-seg.pt"
+COCO_SEG = ROOT / "detector" / "bundled" / "yolo11n-seg.pt"  # the COCO checkpoint that ships with detector
+WORK = ROOT / "benchmarks" / "tmp"  # scratch: staged subsets and runs (git-ignored); --work moves it
 
 
 def env() -> dict[str, str]:

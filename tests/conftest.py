@@ -1,27 +1,41 @@
 """Fixtures shared by every test. Helpers live in tests/helpers; nothing here imports Ultralytics early.
 
-Every test writes under pytest's tmp_path only: Ultralytics' settings folder is a session temporary
-folder, and the project's own runs/, artifacts/ and weights/ are never touched.
+Every test writes under pytest's tmp_path only: each test runs in its own tmp_path as the working
+directory (where outputs land by default), Ultralytics' settings folder is a session temporary
+folder, and the checkout's own runs/, artifacts/ and weights/ are never touched.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import subprocess
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import SAMPLE, compose
+from helpers import SAMPLE, SHARED, compose
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _ultralytics_settings(tmp_path_factory):
-    """Ultralytics' settings.json (and fonts) in a session temporary folder, configured offline."""
+    """Ultralytics' settings.json (and fonts) in a session temporary folder, configured offline; the
+    shared datasets found wherever the tests run from; detector's own downloads off unless a test
+    turns them on (it serves its own files on 127.0.0.1)."""
     os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("ultralytics"))
+    os.environ["DETECTOR_SHARED_DATA"] = str(SHARED)
+    os.environ["DETECTOR_OFFLINE"] = "1"
     from detector import runtime
 
     runtime.configure()
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp_path(tmp_path, monkeypatch):
+    """Each test runs in its own tmp_path: default outputs (runs/, artifacts/, weights/) land there."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
@@ -72,6 +86,30 @@ def smoke_run(tmp_path_factory) -> SimpleNamespace:
 
     root = tmp_path_factory.mktemp("smoke")
     cfg = compose("debug=smoke", "model.weights=null", f"paths.runs_dir={root / 'runs'}")
-    run_dir = root / "runs" / "smoke_sample_yolo26n" / "run"
+    run_dir = root / "runs" / str(cfg.name) / "run"
     summary = run(cfg, run_dir)
     return SimpleNamespace(dir=run_dir, summary=summary, root=root)
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the local PostgreSQL server (started here if it is installed but stopped)."""
+    if not shutil.which("pg_ctlcluster") or not shutil.which("pg_lsclusters"):
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does this)")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start the cluster and create a database as the postgres user")
+    ver, name, port, status = subprocess.run(
+        ["pg_lsclusters", "-h"], capture_output=True, text=True
+    ).stdout.split()[:4]
+    if status != "online":
+        subprocess.run(["pg_ctlcluster", ver, name, "start"], check=True)
+    db, role, password = f"detector_{uuid.uuid4().hex[:8]}", "detector_test", f"pw{uuid.uuid4().hex[:12]}"
+
+    def psql(sql: str) -> None:
+        subprocess.run(["su", "postgres", "-c", f"psql -X -q -p {port} -c {shlex.quote(sql)}"], check=True)
+
+    psql(f"DO $$BEGIN CREATE ROLE {role} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$;")
+    psql(f"ALTER ROLE {role} PASSWORD '{password}'")  # a fresh password each time: tests grep for it
+    psql(f"CREATE DATABASE {db} OWNER {role}")
+    yield f"postgresql://{role}:{password}@127.0.0.1:{port}/{db}"
+    psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")

@@ -15,7 +15,7 @@ def test_bench_check_writes_json(tmp_path):
     out = tmp_path / "check.json"
     cmd = [
         sys.executable,
-        "scripts/bench_check.py",
+        str(ROOT / "scripts" / "bench_check.py"),
         "--datasets",
         "sample",
         "--repeat",
@@ -23,7 +23,7 @@ def test_bench_check_writes_json(tmp_path):
         "--out",
         str(out),
     ]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     (result,) = json.loads(out.read_text())["results"]
     assert result["images"] == 80 and result["errors"] == 0

@@ -5,24 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from helpers import ROOT, SHARED
+from helpers import ROOT
 
-SHARED_WEIGHTS = SHARED.parent / "weights"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (SHARED_WEIGHTS / "yolo11n-seg.pt").exists(), reason="shared COCO checkpoint absent"
-    ),
-]
+pytestmark = pytest.mark.slow
 TINY = ["--n-train", "16", "--imgsz", "64"]
 
 
 def _run(script: str, *args: str) -> None:
+    """Run a benchmark script with its scratch folder in the test's tmp_path (the working directory)."""
     res = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True
+        [sys.executable, str(ROOT / "scripts" / script), *args, "--work", str(Path.cwd() / "work")],
+        capture_output=True,
+        text=True,
     )
     assert res.returncode == 0, res.stderr[-3000:]
 

@@ -27,10 +27,41 @@ def test_every_option_composes(group, option):
     assert set(resolved["finetune"]) >= {"freeze", "two_stage"}
 
 
-def test_defaults_are_yolo26n_on_the_sample():
+def test_defaults_are_the_bundled_coco_checkpoint_on_the_sample():
     cfg = compose()
-    assert (cfg.model.arch, cfg.model.weights) == ("yolo26n.yaml", "yolo26n.pt")
+    assert (cfg.model.arch, cfg.model.weights) == ("yolo11n.yaml", "yolo11n-seg.pt")
     assert cfg.data.yaml == str(ROOT / "datasets" / "sample" / "data.yaml")
+    assert cfg.name == "sample_yolo11n"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [(["model=yolo26s"], "sample_yolo26s"), (["model.arch=yolo11s.yaml"], "sample_yolo11s"),
+     (["model.arch=/my/models/roof-net.yaml", "debug=smoke"], "smoke_sample_roof-net")],
+)  # fmt: skip
+def test_the_run_is_named_after_the_architecture_used(overrides, name):
+    assert compose(*overrides).name == name
+
+
+def test_outputs_go_under_the_working_directory_unless_told_otherwise(tmp_path, monkeypatch):
+    paths = compose().paths  # the tests run in their own tmp_path
+    assert (paths.runs_dir, paths.artifacts_dir, paths.weights_dir) == (
+        str(tmp_path / "runs"), str(tmp_path / "artifacts"), str(tmp_path / "weights")
+    )  # fmt: skip
+    monkeypatch.setenv("DETECTOR_ROOT", str(tmp_path / "elsewhere"))
+    assert compose().paths.runs_dir == str(tmp_path / "elsewhere" / "runs")
+    assert compose("paths.root=/srv/det").paths.artifacts_dir == "/srv/det/artifacts"
+
+
+def test_own_config_groups_in_the_working_directory_are_found(tmp_path, sample_copy):
+    (tmp_path / "configs" / "data").mkdir(parents=True)
+    (tmp_path / "configs" / "data" / "roofs.yaml").write_text(
+        f"name: roofs\nyaml: {sample_copy}\nallow: []\n"
+    )
+    cfg = compose("data=roofs")
+    assert (cfg.data.name, cfg.data.yaml, cfg.name) == ("roofs", str(sample_copy), "roofs_yolo11n")
+    res = cli("detector-train", "data=roofs", "--cfg", "job", "--resolve")  # the console script sees it too
+    assert res.returncode == 0 and "name: roofs_yolo11n" in res.stdout
 
 
 def test_model_keys_override_independently():

@@ -46,7 +46,7 @@ def test_trainer_ema_follows_the_schedule(tiny_ckpt, sample_copy, tmp_path):
         seen.update(updates=trainer.ema.updates, decay=trainer.ema.decay(trainer.ema.updates))
 
     cfg = compose(
-        "debug=smoke", "data=custom", f"data.yaml={sample_copy}", f"model.weights={tiny_ckpt}",
+        "debug=smoke", "data=custom", f"data.yaml={sample_copy}", "model.arch=yolo26n.yaml", f"model.weights={tiny_ckpt}",
         "train.epochs=2", "finetune.ema={decay:0.9,tau:2}",
     )  # fmt: skip
     summary = run(cfg, tmp_path / "run", callbacks=[{"on_train_end": record}])

@@ -10,11 +10,12 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import wandb
-from helpers import ROOT, cli, compose, run_cli
+from helpers import cli, compose, http_server, run_cli
 from helpers.wandb_records import OfflineRun, offline_runs
 from omegaconf import OmegaConf
 
@@ -61,16 +62,22 @@ def test_logger_group_defaults_to_none_and_wandb_composes():
     )
 
 
-def test_mode_is_offline_unless_online_was_asked_for(monkeypatch, tmp_path):
+def test_mode_is_offline_unless_online_was_asked_for_and_the_server_answers(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))  # wandb's own .netrc lookup reads this file
     for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     assert tracking_setup.resolve_mode(None) == "offline"
     (tmp_path / "netrc").write_text(f"machine api.wandb.ai\n  login user\n  password {'a' * 40}\n")
-    assert tracking_setup.resolve_mode(None) == "online"  # logged in with `wandb login`
+    assert tracking_setup.has_api_key()  # logged in with `wandb login`
     (tmp_path / "netrc").unlink()
     monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
-    assert tracking_setup.resolve_mode(None) == "online"
+    with http_server({}) as url:  # a W&B server that answers, on 127.0.0.1
+        monkeypatch.setenv("WANDB_BASE_URL", url)
+        assert tracking_setup.resolve_mode(None) == "online"
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens: wandb.init would wait 90 s
+    t0 = time.monotonic()
+    assert tracking_setup.resolve_mode(None) == "offline" and time.monotonic() - t0 < 5
+    assert "cannot be reached: this run is recorded offline" in caplog.text
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert tracking_setup.resolve_mode(None) == "offline"  # the user's WANDB_MODE beats the key
     assert tracking_setup.resolve_mode("online") == "online"  # and logger.mode beats both
@@ -119,7 +126,7 @@ def test_wandb_run_records_the_whole_run(tmp_path):
     home.mkdir(), settings_file.parent.mkdir(parents=True)
     settings = json.loads((runtime.yolo_config_dir() / "Ultralytics" / "settings.json").read_text())
     settings_file.write_text(json.dumps({**settings, "wandb": True}))  # as after `yolo settings wandb=True`
-    root_wandb = sorted(ROOT.glob("wandb/*"))  # wandb's default folder, in the working directory
+    root_wandb = sorted(Path.cwd().glob("wandb/*"))  # wandb's default folder, in the working directory
     env = {
         "WANDB_MODE": "offline",
         "HOME": str(home),
@@ -140,7 +147,7 @@ def test_wandb_run_records_the_whole_run(tmp_path):
 
     # Exactly one W&B run, ours, inside the run folder; Ultralytics' callback did not open a second.
     (folder,) = offline_runs(tmp_path)
-    assert folder.parent == run_dir / "wandb" and sorted(ROOT.glob("wandb/*")) == root_wandb
+    assert folder.parent == run_dir / "wandb" and sorted(Path.cwd().glob("wandb/*")) == root_wandb
     assert json.loads(settings_file.read_text())["wandb"] is False
     assert not [p for p in home.rglob("*") if "ultralytics" in p.name.lower()], "Ultralytics wrote into ~"
 
@@ -149,7 +156,7 @@ def test_wandb_run_records_the_whole_run(tmp_path):
     assert rec.run.display_name == str(run_dir.relative_to(runs)) and list(rec.run.tags) == ["smoke"]
     # The config, nested as Hydra composed it, plus the resolved facts.
     assert rec.config["train"] == {"epochs": 2, "imgsz": 64, "batch": 8, "plots": True}
-    assert rec.config["model"]["name"] == "yolo26n" and rec.config["logger"]["backend"] == "wandb"
+    assert rec.config["model"]["arch"] == "yolo11n.yaml" and rec.config["logger"]["backend"] == "wandb"
     facts = rec.config["resolved"]
     assert facts["pretrained_source"] == summary["pretrained_source"]
     assert facts["freeze"] == summary["freeze"] and "trainable_params" in facts["freeze"]
@@ -183,7 +190,7 @@ def test_wandb_run_records_the_whole_run(tmp_path):
     assert preds and all(0.001 <= p["scores"]["conf"] <= 1 for p in preds)
     # The best weights as a model artifact, referenced in place, with the facts as metadata.
     model = rec.artifact("model")
-    assert model.name == "smoke_sample_yolo26n-model"
+    assert model.name == "smoke_sample_yolo11n-model"
     assert [(e.path, e.local_path) for e in model.manifest.contents] == [
         ("best.pt", summary["weights"]["best"])
     ]
@@ -246,7 +253,7 @@ def test_a_resumed_run_is_a_new_wandb_run_that_goes_on_from_its_epoch(offline):
 
 @pytest.mark.slow
 def test_logger_none_creates_no_wandb_folder(offline):
-    before = sorted(ROOT.glob("wandb"))
+    before = sorted(Path.cwd().glob("wandb"))
     cfg = compose("debug=smoke", f"paths.runs_dir={offline}")
     run_dir = offline / "run"
     with tracking.session(cfg, run_dir) as tracker:
@@ -254,7 +261,7 @@ def test_logger_none_creates_no_wandb_folder(offline):
         tracker.record_training(train_run(cfg, run_dir, callbacks=[tracker.callbacks]))
     assert (run_dir / "summary.json").exists()
     assert not [p for p in offline.rglob("*wandb*") if p.name != "wandb-home"]
-    assert sorted(ROOT.glob("wandb")) == before
+    assert sorted(Path.cwd().glob("wandb")) == before
 
 
 @pytest.mark.slow

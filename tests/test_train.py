@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import SHARED, cli, compose, files_under, run_cli, tree_hash
+from helpers import cli, compose, files_under, run_cli, tree_hash
 
 from detector.train.run import run
 from detector.train.weights import load_checkpoint
-
-SHARED_WEIGHTS = SHARED.parent / "weights"
 
 
 def _state(path: Path) -> dict[str, torch.Tensor]:
@@ -27,7 +25,7 @@ def _layer(key: str) -> int:
 def test_frozen_backbone_is_untouched_and_head_learns(tiny_ckpt, sample_copy, tmp_path):
     before = tree_hash(sample_copy.parent)
     cfg = compose(
-        "debug=smoke", "data=custom", f"data.yaml={sample_copy}", f"model.weights={tiny_ckpt}",
+        "debug=smoke", "data=custom", f"data.yaml={sample_copy}", "model.arch=yolo26n.yaml", f"model.weights={tiny_ckpt}",
         "finetune=backbone", "train.epochs=2",
     )  # fmt: skip
     summary = run(cfg, tmp_path / "run")
@@ -55,7 +53,7 @@ def test_frozen_backbone_is_untouched_and_head_learns(tiny_ckpt, sample_copy, tm
 @pytest.mark.slow
 def test_two_stage_is_one_run_with_lower_lr(tiny_ckpt, sample_copy, tmp_path):
     cfg = compose(
-        "debug=smoke", "data=custom", f"data.yaml={sample_copy}", f"model.weights={tiny_ckpt}",
+        "debug=smoke", "data=custom", f"data.yaml={sample_copy}", "model.arch=yolo26n.yaml", f"model.weights={tiny_ckpt}",
         "finetune=two_stage", "train.epochs=2", "finetune.two_stage.epochs=1",
     )  # fmt: skip
     summary = run(cfg, tmp_path / "run")
@@ -81,26 +79,23 @@ def test_default_recipe_sets_its_optimizer_whatever_the_class_count(optimizer, l
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED_WEIGHTS / "yolo11n-seg.pt").exists(), reason="shared COCO checkpoint absent")
-def test_coco_segmentation_checkpoint_into_one_class_detector(sample_copy, tmp_path):
-    cfg = compose("debug=smoke", "data=custom", f"data.yaml={sample_copy}", "model=yolo11n_coco_seg")
-    summary = run(cfg, tmp_path / "run")
-    pre = summary["pretrained_source"]
-    # 499 detector tensors; the 6 that differ are the class-score convs sized for 80 classes (Ultralytics
-    # logs "Transferred 493/499 items" for the same case).
-    assert (pre["tensors_transferred"], pre["tensors_total"]) == (493, 499)
-
-
-@pytest.mark.slow
-def test_offline_quickstart_prints_run_folder_last(tmp_path):
-    """The one real detector-train process: a user's smoke run, offline, from the command line."""
-    res = run_cli("detector-train", "debug=smoke", f"paths.runs_dir={tmp_path}", env={"YOLO_OFFLINE": "true"})
+def test_offline_quickstart_fine_tunes_from_the_bundled_coco_checkpoint():
+    """The one real detector-train process: a user's smoke run from the command line, no network."""
+    res = run_cli("detector-train", "debug=smoke", env={"DETECTOR_OFFLINE": None, "YOLO_OFFLINE": "true"})
     assert res.returncode == 0, res.stderr[-2000:]
     run_dir = Path(res.last_line)
-    assert run_dir.parent.parent == tmp_path
+    assert run_dir.parent == Path.cwd() / "runs" / "smoke_sample_yolo11n"  # under the working directory
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["pretrained"] is False and summary["pretrained_source"]["source"] == "missing"
-    assert "PRETRAINED CHECKPOINT NOT FOUND: yolo26n.pt" in res.stdout + res.stderr
+    pre = summary["pretrained_source"]
+    assert summary["pretrained"] is True and (pre["source"], pre["requested"]) == (
+        "bundled",
+        "yolo11n-seg.pt",
+    )
+    assert pre["sha256"] == "55ed65c56c91713d23e8402371c6c49a6fd84f257f7dce452e8d70e41dcbe152"
+    # 499 detector tensors; the 6 that differ are the class-score convs sized for COCO's 80 classes
+    # (Ultralytics logs "Transferred 493/499 items" for the same case).
+    assert (pre["tensors_transferred"], pre["tensors_total"], pre["low_transfer"]) == (493, 499, False)
+    assert summary["warnings"] == []
     assert (run_dir / ".hydra" / "config.yaml").exists() and (run_dir / "weights" / "best.pt").exists()
     assert (run_dir / "results.csv").exists()
 
@@ -120,11 +115,24 @@ BAD = {
     "split without images": ([], _empty_val, "the val split"),
     "names vs class ids": ([], _break_names, "class id 4 but data.yaml names only 1 classes"),
     "unknown model arch": (["model.arch=yolo99q.yaml"], None, "Unknown model architecture 'yolo99q.yaml'"),
-    "not a checkpoint": (["model.weights={bogus}"], None, "is not a loadable Ultralytics checkpoint"),
+    "not a checkpoint": (
+        ["model.weights={bogus}"],
+        None,
+        "cannot be loaded: it is empty or not a PyTorch checkpoint",
+    ),
     "freeze beyond depth": (["finetune.freeze=[0,1,99]"], None, r"finetune.freeze lists layer(s) [99]"),
     "missing explicit checkpoint": (["model.weights=/no/such/best.pt"], None, "Checkpoint not found"),
-    "pretrained required": (["model.require_pretrained=true"], None, "yolo26n.pt is not available offline"),
+    "unknown checkpoint offline": (["model=yolo26s"], None, "Checkpoint yolo26s.pt is not available"),
     "several devices (DDP)": (["train.device=[0,1]"], None, "detector-train runs on one device"),
+    "epochs not a number": (["train.epochs=abc"], None, "train.epochs: 'epochs=abc' is of invalid type str"),
+    "batch not a number": (["train.batch=big"], None, "train.batch: 'batch=big' is of invalid type str"),
+    "lr0 not a number": (["train.lr0=fast"], None, "train.lr0: 'lr0=fast' is of invalid type str"),
+    "negative imgsz": (["train.imgsz=-5"], None, "train.imgsz: 'imgsz=-5' must be a positive whole number"),
+    "recipe value": (
+        ["finetune.train.flipud=2"],
+        None,
+        "finetune.train.flipud: 'flipud=2' is an invalid value",
+    ),
 }
 
 
@@ -141,3 +149,15 @@ def test_bad_input_fails_clearly_before_training(case, sample_copy, tmp_path, no
     assert res.returncode == 2, res.stdout[-1500:] + res.stderr[-1500:]
     assert message in res.stderr
     assert files_under(runs) == [], "a failed run left a folder"
+
+
+def test_a_crash_leaves_its_traceback_and_no_run_folder(tmp_path, monkeypatch):
+    import detector.train.run
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("a real bug, not bad input")
+
+    monkeypatch.setattr(detector.train.run, "run", crash)
+    res = cli("detector-train", "debug=smoke")
+    assert res.returncode == 1 and "RuntimeError: a real bug, not bad input" in res.stderr
+    assert files_under(tmp_path / "runs") == []

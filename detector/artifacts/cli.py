@@ -2,11 +2,11 @@
 
     detector-artifacts list [NAME]
     detector-artifacts show NAME[/vN|/latest] [--json]
-    detector-artifacts verify NAME[/vN|/latest]
+    detector-artifacts verify NAME[/vN|/latest] [--sha256 HASH]
     detector-artifacts predict NAME[/vN|/latest] IMAGE_OR_FOLDER... [--format onnx] [--out DIR]
 
 A version is named ``NAME`` (its latest), ``NAME/latest``, ``NAME/v3`` or by its folder's path.
-Exit status: 0 ok, 1 ``verify`` found a difference, 2 bad input.
+Exit status: 0 ok, 1 ``verify`` found a difference (or ``list`` skipped a damaged manifest), 2 bad input.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from detector import config
-from detector.artifacts import store
+from detector.artifacts import integrity, store
 from detector.errors import DetectorError
 from detector.tables import pct, table
 
@@ -31,33 +31,43 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(table([header, *rows]))
 
 
+def _row(v: store.Version, latest: int) -> list[str]:
+    m = v.manifest()
+    fmt, met = m.get("format"), m.get("metrics", {})
+    return [
+        v.name,
+        f"v{v.number}" + (" (latest)" if v.number == latest else ""),
+        ", ".join(f for f in m.get("exports", {}) if f != "pytorch"),
+        pct(met.get(fmt, {}).get("mAP50-95")),
+        pct(met.get("pytorch", {}).get("mAP50-95")),
+        f"{met.get(fmt, {}).get('latency_ms', float('nan')):.1f}",
+        m.get("created", "-"),
+        v.manifest_sha256[:16],
+    ]
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print every version (of one name, or all): formats, mAP, latency, date."""
-    rows = []
+    """Print every version (of one name, or all): formats, mAP, latency, date, manifest sha256.
+
+    A version whose manifest cannot be read is reported and skipped; the others are listed.
+    """
+    rows, bad = [], []
     for name in [args.name] if args.name else store.names(args.dir):
         versions = store.Store(args.dir, name)
-        latest = versions.get().number if versions.numbers() else None
-        for n in versions.numbers():
-            m = store.Version(name, n, versions.root / f"v{n}").manifest()
-            fmt = m.get("format")
-            met = m.get("metrics", {})
-            rows.append(
-                [
-                    name,
-                    f"v{n}" + (" (latest)" if n == latest else ""),
-                    ", ".join(f for f in m.get("exports", {}) if f != "pytorch"),
-                    pct(met.get(fmt, {}).get("mAP50-95")),
-                    pct(met.get("pytorch", {}).get("mAP50-95")),
-                    f"{met.get(fmt, {}).get('latency_ms', float('nan')):.1f}",
-                    m.get("created", "-"),
-                ]
-            )
+        numbers = versions.numbers()
+        for n in numbers:
+            try:
+                rows.append(_row(store.Version(name, n, versions.root / f"v{n}"), numbers[-1]))
+            except DetectorError as e:
+                bad.append(f"  {name}/v{n}: {e}")
+    if bad:
+        print(f"{len(bad)} version(s) skipped, their manifest is damaged:", *bad, sep="\n", file=sys.stderr)
     if not rows:
         print(f"No published versions in {args.dir}.")
-        return 0
-    header = ["name", "version", "formats", "mAP50-95", "PyTorch", "latency ms", "created"]
+        return 1 if bad else 0
+    header = ["name", "version", "formats", "mAP50-95", "PyTorch", "latency ms", "created", "manifest sha256"]
     print(_table(header, rows))
-    return 0
+    return 1 if bad else 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -68,6 +78,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(m, indent=2))
         return 0
     print(f"{v.label}  {v.path}\ncreated {m['created']}  git {(m.get('git') or {}).get('commit', '-')}")
+    print(f"manifest sha256 {v.manifest_sha256}")
     print(f"classes {m['model']['names']}  imgsz {m['model']['imgsz']}  arch {m['model']['arch']}")
     print(f"data {m['data']['yaml']}  fingerprint {m['data']['fingerprint']['sha256'][:16]}")
     rows = [
@@ -92,14 +103,17 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Recompute every sha256; return 1 naming each file that differs."""
+    """Recompute every sha256 (and the manifest's own); return 1 naming each problem."""
     v = store.resolve(args.ref, args.dir)
-    problems = store.verify(v)
+    problems = integrity.verify(v, args.sha256)
     if problems:
         print(f"{v.label}: FAILED, {len(problems)} problem(s):", file=sys.stderr)
         print("\n".join(f"  {p}" for p in problems), file=sys.stderr)
         return 1
-    print(f"{v.label}: OK, {len(v.manifest()['files'])} files match manifest.json")
+    checked = " and its sha256" if args.sha256 else ""
+    print(
+        f"{v.label}: OK, {len(v.manifest()['files'])} files match manifest.json{checked} ({v.manifest_sha256})"
+    )
     return 0
 
 
@@ -110,7 +124,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     v = store.resolve(args.ref, args.dir)
     out = Path(args.out) if args.out else Path("predictions") / v.name / f"v{v.number}"
     boxes = predict(v, args.images, out, fmt=args.format, conf=args.conf)
-    images = json.loads(boxes.read_text())["images"]
+    doc = json.loads(boxes.read_text())
+    images = doc["images"]
+    for s in doc["skipped"]:
+        print(f"skipped {s['image']}: {s['reason']}", file=sys.stderr)
     print(
         f"{sum(len(i['boxes']) for i in images)} boxes in {len(images)} images; annotated images and boxes.json in:"
     )
@@ -132,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_show)
     s = sub.add_parser("verify", help="recompute every sha256; exit 1 naming any file that differs")
     s.add_argument("ref")
+    s.add_argument("--sha256", help="the manifest's sha256 as you recorded it elsewhere, checked too")
     s.set_defaults(fn=cmd_verify)
     s = sub.add_parser("predict", help="run the exported file with its runtime on images")
     s.add_argument("ref")

@@ -1,7 +1,8 @@
 """Run a published version's exported file through its own runtime (never the PyTorch weights).
 
 This is the proof that an artifact deploys on its own: only files inside the version folder are
-read, their sha256 must match the manifest, and the backend that ran is recorded.
+read, every file under the export's path must be listed in the manifest with a matching sha256
+(:func:`detector.artifacts.integrity.export_file`), and the backend that ran is recorded.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from detector import runtime
+from detector.artifacts.integrity import export_file
 from detector.artifacts.store import Version
 from detector.data.spec import IMG_FORMATS
 from detector.errors import DetectorError
-from detector.io import sha256, write_json
+from detector.io import write_json
 
 
 def _images(paths: list[str]) -> list[Path]:
@@ -46,18 +48,37 @@ def pick_format(manifest: dict, fmt: str | None) -> str:
     return fmt
 
 
-def _check_files(version: Version, manifest: dict, rel: str) -> None:
-    """Refuse to run files of the export that differ from the manifest."""
-    files = {k: v for k, v in manifest["files"].items() if k == rel or k.startswith(rel.rstrip("/") + "/")}
-    if not files:
-        raise DetectorError(f"{version.label}: the manifest lists no files under {rel}.")
-    for k, v in files.items():
-        p = version.path / k
-        if not p.is_file() or sha256(p) != v["sha256"]:
-            raise DetectorError(
-                f"{version.label}: {k} differs from the manifest; refusing to run it. "
-                f"See detector-artifacts verify {version.label}."
-            )
+def unique_name(stem: str, used: set[str]) -> str:
+    """``stem.jpg``, or ``stem_2.jpg``, ``stem_3.jpg``... when taken (names compared case-blind), marked used."""
+    name, n = f"{stem}.jpg", 1
+    while name.lower() in used:
+        n += 1
+        name = f"{stem}_{n}.jpg"
+    used.add(name.lower())
+    return name
+
+
+def _boxes(r) -> list[dict[str, Any]]:
+    b = r.boxes
+    return [
+        {
+            "class": int(c),
+            "name": r.names[int(c)],
+            "confidence": round(float(p), 4),
+            "xyxy": [round(float(v), 1) for v in xyxy],
+        }
+        for c, p, xyxy in zip(b.cls.tolist(), b.conf.tolist(), b.xyxy.tolist(), strict=True)
+    ]
+
+
+def _read(path: Path):
+    """The image as Ultralytics reads it, or None when it cannot be decoded."""
+    from ultralytics.utils.patches import imread
+
+    try:
+        return imread(str(path))
+    except Exception:  # a decoder raises many types on a broken file
+        return None
 
 
 def predict(
@@ -65,58 +86,53 @@ def predict(
 ) -> Path:
     """Detect objects in ``images`` with the version's exported file; write annotated images + boxes.json.
 
+    An image that cannot be decoded is reported in ``boxes.json`` (``skipped``) and the others are
+    processed; output names are unique even when images from several folders share a name.
+
     Returns:
         The path of ``boxes.json`` in ``out``.
 
     Raises:
-        DetectorError: Missing images, an unknown format, or files that differ from the manifest.
+        DetectorError: Missing images, an unknown format, export files that differ from the manifest, or
+            no image that could be read (nothing is written then).
     """
     manifest = version.manifest()
     fmt = pick_format(manifest, fmt)
-    rel = manifest["exports"][fmt]["path"]
-    _check_files(version, manifest, rel)
+    exported = export_file(version, fmt)
     sources = _images(images)
     runtime.configure()
     from ultralytics import YOLO
 
-    model = YOLO(str(version.path / rel), task="detect")
-    out.mkdir(parents=True, exist_ok=True)
-    records: list[dict[str, Any]] = []
-    used: set[str] = set()
+    model = YOLO(str(exported), task="detect")
     imgsz = manifest["model"]["imgsz"]
-    for r in model.predict([str(s) for s in sources], imgsz=imgsz, conf=conf, stream=True, verbose=False):
-        stem = Path(r.path).stem
-        name = f"{stem}.jpg" if stem not in used else f"{stem}_{len(used)}.jpg"
-        used.add(stem)
+    records, skipped, used = [], [], set()
+    for src in sources:
+        img = _read(src)
+        if img is None:
+            skipped.append({"image": str(src.resolve()), "reason": "cannot be decoded as an image"})
+            continue
+        (r,) = model.predict(img, imgsz=imgsz, conf=conf, verbose=False)
+        out.mkdir(parents=True, exist_ok=True)
+        name = unique_name(src.stem, used)
         r.save(filename=str(out / name))
-        b = r.boxes
+        h, w = r.orig_shape
         records.append(
-            {
-                "image": str(Path(r.path).resolve()),
-                "annotated": name,
-                "height": r.orig_shape[0],
-                "width": r.orig_shape[1],
-                "boxes": [
-                    {
-                        "class": int(c),
-                        "name": r.names[int(c)],
-                        "confidence": round(float(p), 4),
-                        "xyxy": [round(float(v), 1) for v in xyxy],
-                    }
-                    for c, p, xyxy in zip(b.cls.tolist(), b.conf.tolist(), b.xyxy.tolist(), strict=True)
-                ],
-            }
+            {"image": str(src.resolve()), "annotated": name, "height": h, "width": w, "boxes": _boxes(r)}
         )
-    backend = model.predictor.model
+    if not records:
+        raise DetectorError(f"None of the {len(sources)} images could be decoded: {skipped[0]['image']} ...")
     doc = {
         "artifact": version.label,
         "format": fmt,
-        "file": rel,
+        "file": manifest["exports"][fmt]["path"],
         "runtime": manifest["exports"][fmt]["runtime"],
-        "backend": getattr(backend, "format", None),  # Ultralytics AutoBackend's name for what ran
+        "backend": getattr(
+            model.predictor.model, "format", None
+        ),  # Ultralytics AutoBackend's name for what ran
         "imgsz": imgsz,
         "conf": conf,
         "images": records,
+        "skipped": skipped,
     }
     write_json(out / "boxes.json", doc)
     return out / "boxes.json"

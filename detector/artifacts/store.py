@@ -4,7 +4,8 @@ A version is built in a hidden staging folder beside the versions (same filesyst
 by one ``os.rename``, so a reader sees all of it or nothing. Its number is allocated under a file
 lock (``<name>/.lock``, an ``flock`` the kernel drops when its holder dies), so concurrent exports
 never collide, and a killed export leaves only a hidden ``.tmp-<pid>-*`` folder, removed by the next
-export once that process is gone. ``<name>/latest`` names the newest version (written atomically).
+export once that process is gone. ``latest`` is always the highest version folder, so it cannot lag;
+``<name>/latest`` records it with its manifest's sha256 (see :mod:`detector.artifacts.integrity`).
 
 Layout of a version::
 
@@ -17,68 +18,34 @@ Layout of a version::
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 import os
 import re
 import secrets
 import shutil
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from detector import io
+from detector.artifacts.integrity import ALIAS, MANIFEST, Version, alias_record, entry, hash_files
 from detector.errors import DetectorError
 
-MANIFEST = "manifest.json"
-ALIAS = "latest"
-_VERSION = re.compile(r"^v(\d+)$")
-_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
-_STAGING = re.compile(r"^\.(tmp|scratch)-(\d+)-\w+$")
+log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Version:
-    """One published version."""
-
-    name: str
-    number: int
-    path: Path
-
-    @property
-    def label(self) -> str:
-        """``name/vN``, as commands accept it."""
-        return f"{self.name}/v{self.number}"
-
-    def manifest(self) -> dict:
-        """The parsed ``manifest.json``.
-
-        Raises:
-            DetectorError: The manifest is missing or not JSON (the version was tampered with).
-        """
-        try:
-            return json.loads((self.path / MANIFEST).read_text())
-        except (OSError, ValueError) as e:
-            raise DetectorError(f"{self.path / MANIFEST} is missing or unreadable ({e}).") from e
+_VERSION = re.compile(r"v(\d+)")  # matched in full
+_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")  # matched in full: no newline, no slash
+_STAGING = re.compile(r"\.(tmp|scratch)-(\d+)-\w+")
 
 
 def check_name(name: str) -> str:
     """Refuse artifact names that are not a single safe folder name."""
-    if not _NAME.match(str(name)):
+    if not _NAME.fullmatch(str(name)):
         raise DetectorError(
             f"Artifact name {name!r} must be one folder name of letters, digits, '_', '-' or '.'; "
             "set export.publish.name=..."
         )
     return str(name)
-
-
-def hash_files(root: Path) -> dict[str, dict]:
-    """sha256 and size of every file under ``root`` except the manifest, keyed by relative path."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p != root / MANIFEST:
-            out[p.relative_to(root).as_posix()] = _entry(p)
-    return out
 
 
 def _pid_alive(pid: int) -> bool:
@@ -129,7 +96,9 @@ class Store:
         """Published version numbers, ascending."""
         if not self.root.is_dir():
             return []
-        return sorted(int(m[1]) for p in self.root.iterdir() if (m := _VERSION.match(p.name)) and p.is_dir())
+        return sorted(
+            int(m[1]) for p in self.root.iterdir() if (m := _VERSION.fullmatch(p.name)) and p.is_dir()
+        )
 
     def get(self, which: str | int = ALIAS) -> Version:
         """A version by number (``3``, ``"v3"``) or ``latest``.
@@ -140,13 +109,10 @@ class Store:
         numbers = self.numbers()
         if not numbers:
             raise DetectorError(f"No published versions of {self.name!r} in {self.root.parent}.")
-        if str(which) == ALIAS:
-            alias = self.root / ALIAS
-            text = alias.read_text().strip() if alias.is_file() else ""
-            m = _VERSION.match(text)
-            n = int(m[1]) if m and int(m[1]) in numbers else numbers[-1]
+        if str(which) == ALIAS:  # the highest version folder: each appears complete, by one rename
+            n = numbers[-1]
         else:
-            m = re.match(r"^v?(\d+)$", str(which))
+            m = re.fullmatch(r"v?(\d+)", str(which))
             if not m or int(m[1]) not in numbers:
                 have = ", ".join(f"v{n}" for n in numbers)
                 raise DetectorError(f"{self.name} has no version {which!r}; it has {have} (and latest).")
@@ -174,7 +140,7 @@ class Store:
     def _remove_stale(self) -> None:
         """Remove staging folders of exports that died (their process no longer exists)."""
         for p in self.root.iterdir():
-            m = _STAGING.match(p.name)
+            m = _STAGING.fullmatch(p.name)
             if m and int(m[2]) != os.getpid() and not _pid_alive(int(m[2])):
                 remove_tree(p)
 
@@ -188,8 +154,11 @@ class Store:
         """Publish ``stage`` as the next version: number it, seal it, rename it into place.
 
         Under the lock: allocate N, write ``MODEL_CARD.md`` (rendered by ``card``) and
-        ``manifest.json`` (with every file's sha256 and size), make the folder read-only,
-        rename it to ``v<N>`` and point ``latest`` at it.
+        ``manifest.json`` (with every file's sha256 and size), make the folder read-only, and rename
+        it to ``v<N>``: the version is published by that one rename, complete. A failure before it
+        leaves the old state (the caller removes the staging folder); after it, recording the new
+        ``latest`` is best effort: ``latest`` resolves to the highest folder whatever that file says,
+        so a full disk there costs only the recorded hash, with a warning, not a half-published version.
 
         Args:
             stage: The folder built by the caller (from :meth:`staging`).
@@ -205,7 +174,7 @@ class Store:
             number = max(self.numbers(), default=0) + 1
             doc = {"name": self.name, "version": number, **manifest}
             (stage / "MODEL_CARD.md").write_text(card(doc))
-            doc["files"] = {**files, "MODEL_CARD.md": _entry(stage / "MODEL_CARD.md")}
+            doc["files"] = {**files, "MODEL_CARD.md": entry(stage / "MODEL_CARD.md")}
             io.write_json(stage / MANIFEST, doc)
             for rel in [*doc["files"], MANIFEST]:
                 _fsync(stage / rel)
@@ -213,37 +182,25 @@ class Store:
             if on_stage:
                 on_stage("locked", stage)
             target = self.root / f"v{number}"
+            digest = io.sha256(stage / MANIFEST)
             os.rename(stage, target)  # the version appears here, complete
             _fsync(self.root)
-            io.write_text(self.root / ALIAS, f"v{number}\n")
+            self._record(number, digest)
         return Version(self.name, number, target)
 
-
-def _entry(path: Path) -> dict:
-    return {"sha256": io.sha256(path), "size": path.stat().st_size}
-
-
-def verify(version: Version) -> list[str]:
-    """Recompute every file's sha256 and size against the manifest.
-
-    Returns:
-        One line per problem (a changed, missing or unlisted file, named by its path); empty if intact.
-    """
-    listed = version.manifest().get("files") or {}
-    problems = []
-    for rel, want in sorted(listed.items()):
-        p = version.path / rel
-        if not p.is_file():
-            problems.append(f"{rel}: missing")
-        elif p.stat().st_size != want["size"]:
-            problems.append(f"{rel}: size {p.stat().st_size} bytes, manifest says {want['size']}")
-        elif io.sha256(p) != want["sha256"]:
-            problems.append(f"{rel}: sha256 differs from the manifest")
-    for p in sorted(version.path.rglob("*")):
-        rel = p.relative_to(version.path).as_posix()
-        if p.is_file() and rel != MANIFEST and rel not in listed:
-            problems.append(f"{rel}: not in the manifest (added after publishing)")
-    return problems
+    def _record(self, number: int, digest: str) -> None:
+        try:
+            io.write_text(self.root / ALIAS, alias_record(number, digest))
+        except OSError as e:
+            log.warning(
+                "published %s/v%d, but could not record it in %s (%s); latest still resolves to it. Its "
+                "manifest sha256 is %s.",
+                self.name,
+                number,
+                self.root / ALIAS,
+                e.strerror or e,
+                digest,
+            )
 
 
 def resolve(ref: str, artifacts_dir: str | Path) -> Version:
@@ -253,8 +210,9 @@ def resolve(ref: str, artifacts_dir: str | Path) -> Version:
         DetectorError: Nothing matches, naming what exists.
     """
     path = Path(ref).expanduser()
-    if (path / MANIFEST).is_file() and (m := _VERSION.match(path.resolve().name)):
-        return Version(path.resolve().parent.name, int(m[1]), path.resolve())
+    if (path / MANIFEST).is_file():  # a version folder, wherever it lies (a copy, a mount)
+        doc = Version("?", 0, path.resolve()).manifest()
+        return Version(str(doc.get("name", path.parent.name)), int(doc.get("version", 0)), path.resolve())
     name, _, which = str(ref).strip("/").partition("/")
     store = Store(artifacts_dir, name)
     if not store.root.is_dir():
@@ -272,5 +230,7 @@ def names(artifacts_dir: str | Path) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(
-        p.name for p in root.iterdir() if p.is_dir() and _NAME.match(p.name) and Store(root, p.name).numbers()
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and _NAME.fullmatch(p.name) and Store(root, p.name).numbers()
     )

@@ -1,6 +1,7 @@
 """The export config group, resolved and checked: which format, which runtime, which Ultralytics keys.
 
-Nothing here imports Ultralytics or torch, so a bad ``export=`` option fails in about a second,
+Keys and the format are checked without importing Ultralytics or torch, so a bad ``export=`` option
+fails in about a second; the values then go through Ultralytics' own ``check_cfg``. All of it runs
 before training or exporting starts.
 """
 
@@ -87,6 +88,7 @@ def target(node: DictConfig | dict | None) -> Target | None:
     if not cfg.get("format"):
         return None
     config.validate("export", cfg, allowed=RESERVED)
+    config.check_values("export", {k: v for k, v in cfg.items() if k != "format"})
     publish = {**publish, **config.require(publish, PUBLISH, "export.publish")}
     fmt = ALIASES.get(str(cfg["format"]).lower(), str(cfg["format"]).lower())
     if fmt not in FORMATS:

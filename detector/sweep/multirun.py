@@ -17,6 +17,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from detector import redact
 from detector.config import plain_overrides
 from detector.io import write_text
 from detector.tables import table as text_table
@@ -40,7 +41,7 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
             {
                 "job": int(job.name),
                 "status": doc.get("status", "failed"),
-                "overrides": " ".join(overrides),
+                "overrides": redact.text(" ".join(overrides)),
                 **{m: metrics.get(m, "") for m in METRICS},
                 "wall_time_s": doc.get("wall_time_s", ""),
                 "run_dir": str(job),

@@ -102,6 +102,7 @@ def _check_variants(params: list, base: list[str], base_cfg: DictConfig) -> None
     variants = [base_cfg] + [compose_train([*base, p.override(v)]) for p in params for v in p.edges()]
     for cfg in variants:
         train = plan.train_kwargs(cfg)  # finetune.train merged under train, both validated
+        plan.check_train_values(cfg)  # a bad value stops the sweep here, not as a failed trial
         if train.get("val") is False:
             raise DetectorError("train.val=false: a sweep reads the val metric after every epoch; remove it.")
         if searched & set(_LR_KEYS) and train.get("optimizer", "auto") == "auto":

@@ -7,14 +7,20 @@ Nothing here starts a W&B run; :mod:`detector.tracking.tracker` does, when train
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from detector import redact
 from detector.errors import DetectorError
+from detector.io import reachable
 
+log = logging.getLogger(__name__)
+
+INIT_TIMEOUT_S = 30  # wandb.init's own wait for the server (90 s by default), when online was asked for
 MODES = ("online", "offline", "disabled")
 
 
@@ -25,13 +31,20 @@ def has_api_key() -> bool:
     try:
         from wandb.sdk.lib.wbauth import wbnetrc
 
-        return bool(wbnetrc.read_netrc_auth(host=os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")))
+        return bool(wbnetrc.read_netrc_auth(host=base_url()))
     except Exception:  # a private helper of wandb: if it moved or fails, assume no key
         return False
 
 
+def base_url() -> str:
+    return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+
+
 def resolve_mode(mode: str | None) -> str:
     """``logger.init.mode`` if set, else ``$WANDB_MODE``, else online with an API key and offline without.
+
+    An API key alone does not make a run online when the W&B server cannot be reached within 3 s:
+    ``wandb.init`` would otherwise wait 90 s for it; the run is recorded offline instead, for ``wandb sync``.
 
     Raises:
         DetectorError: ``mode`` is not online, offline or disabled.
@@ -40,7 +53,17 @@ def resolve_mode(mode: str | None) -> str:
         if mode not in MODES:
             raise DetectorError(f"logger.init.mode={mode!r} is not one of {', '.join(MODES)}")
         return mode
-    return os.environ.get("WANDB_MODE") or ("online" if has_api_key() else "offline")
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if not has_api_key():
+        return "offline"
+    if not reachable(base_url()):
+        log.warning(
+            "W&B at %s cannot be reached: this run is recorded offline (upload it later with wandb sync).",
+            base_url(),
+        )
+        return "offline"
+    return "online"
 
 
 def relative(path: str | Path, root: str | Path) -> str:
@@ -154,6 +177,7 @@ def init_kwargs(cfg: DictConfig, run_dir: str | Path, group: str | None = None) 
         "tags": list(init.get("tags") or []) + (["resumed"] if resumed else []),
         "mode": mode,
         "dir": str(folder),
-        "config": OmegaConf.to_container(cfg, resolve=True),  # nested, as composed by Hydra
+        "config": redact.value(OmegaConf.to_container(cfg, resolve=True)),  # nested, as composed; no secrets
         "reinit": "create_new",  # never adopt or finish a run someone else opened in this process
+        "settings": {"init_timeout": INIT_TIMEOUT_S, **(init.get("settings") or {})},
     }

@@ -29,7 +29,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from detector import runtime
+from detector import redact, runtime
 from detector.errors import DetectorError
 from detector.tracking import settings
 
@@ -111,7 +111,8 @@ class Tracker:
         if self.run is None:
             import wandb
 
-            self.run = wandb.init(**self._init)
+            with redact.argv():  # wandb records the command line in its metadata
+                self.run = wandb.init(**self._init)
         return self.run
 
     def _on_train_epoch_end(self, trainer) -> None:

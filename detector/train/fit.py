@@ -7,14 +7,19 @@ really runs) are read off the built trainer just before its first epoch, not fro
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from detector import runtime
+from detector.errors import DetectorError
+from detector.safeload import CheckpointError
 from detector.train import augment, ema, layer_lr, rundir
 from detector.train.plan import Stage
 from detector.train.weights import load_checkpoint
+
+log = logging.getLogger(__name__)
 
 Callbacks = Sequence[dict[str, Callable]]  # Ultralytics callbacks, event -> function, from each source
 
@@ -87,6 +92,8 @@ def fit(
 
     def collect(trainer) -> None:
         facts.update(_model_facts(trainer, source), augment_applied=_applied_pipeline(trainer))
+        if source is not None and (warning := rundir.transfer_warning(facts)):
+            log.warning(warning)
 
     model = YOLO(str(resume_from) if resume_from else arch, task="detect")
     model.add_callback("on_pretrain_routine_end", collect)
@@ -98,13 +105,24 @@ def fit(
 
 
 def last_checkpoint(stage: Stage) -> dict | None:
-    """The stage's ``weights/last.pt`` as a dict, or None when the stage never saved one."""
+    """The stage's ``weights/last.pt`` as a dict, or None when the stage never saved one.
+
+    Raises:
+        DetectorError: The file cannot be loaded (truncated by a crash, say), naming it and the way on.
+    """
     last = stage.save_dir / "weights" / "last.pt"
     if not last.is_file():
         return None
     from ultralytics.utils.patches import torch_load
 
-    return torch_load(last, map_location="cpu")
+    try:
+        return torch_load(last, map_location="cpu")
+    except CheckpointError as e:
+        best = stage.save_dir / "weights" / "best.pt"
+        raise DetectorError(
+            f"Cannot resume from {last}: {e} Start a new run from the weights it saved before, e.g. "
+            f"model.weights={best if best.is_file() else stage.save_dir / 'weights' / '<a .pt that loads>'}."
+        ) from e
 
 
 def finished_stage(ckpt: dict) -> tuple[dict, dict]:

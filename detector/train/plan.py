@@ -13,10 +13,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from detector import config
+from detector import config, safeload
 from detector.data import check, spec
 from detector.errors import DetectorError
-from detector.io import sha256
 from detector.train import augment, devices, ema, freeze, layer_lr, weights
 
 log = logging.getLogger(__name__)
@@ -59,12 +58,20 @@ def _container(node: Any) -> Any:
 
 
 def train_kwargs(cfg: DictConfig) -> dict[str, Any]:
-    """The recipe's Ultralytics keys (``finetune.train``) overridden by the ``train`` group, both validated."""
+    """The recipe's Ultralytics keys (``finetune.train``) overridden by the ``train`` group, keys validated."""
     recipe = _container(cfg.finetune.get("train")) or {}
     config.validate("finetune.train", recipe)
     kwargs = _container(cfg.train) or {}
     config.validate("train", kwargs)
     return {**recipe, **kwargs}
+
+
+def check_train_values(cfg: DictConfig) -> None:
+    """The values of those keys, by Ultralytics' own ``check_cfg`` (it imports Ultralytics: run it last)."""
+    train = _container(cfg.train) or {}
+    recipe = _container(cfg.finetune.get("train")) or {}
+    config.check_values("finetune.train", {k: v for k, v in recipe.items() if k not in train})
+    config.check_values("train", train)
 
 
 def _stages(
@@ -94,6 +101,7 @@ def _stages(
         )
     extra = two["train"] or {}
     config.validate("finetune.two_stage.train", extra)
+    config.check_values("finetune.two_stage.train", extra)
     devices.require_one(extra, "finetune.two_stage.train")
     stage1 = Stage("stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init, average, multiples)
     stage2 = Stage(
@@ -109,19 +117,22 @@ def _stages(
 
 
 def check_inputs(cfg: DictConfig) -> tuple[dict[str, Any], spec.DataSpec, check.Report]:
-    """The cheap checks (no ultralytics import): train keys, one device, augmentations, data.yaml and labels.
+    """Every check before training, cheapest first: train keys, one device, augmentations, data.yaml and
+    labels (no Ultralytics import so far), then the train values with Ultralytics' own ``check_cfg``.
 
     Returns:
         The train kwargs (with ``augmentations``, the built albumentations transforms, unless the
         ``augment`` option leaves Ultralytics' default), the parsed dataset and its label report.
     """
-    kwargs = train_kwargs(cfg)
+    kwargs = train_kwargs(cfg)  # keys first: a typo fails in about a second
     devices.require_one(kwargs)
     transforms = augment.build(cfg.get("augment"))
     if transforms is not None:  # config.RESERVED refuses this key from the train group: it comes from augment
         kwargs["augmentations"] = transforms
     data = spec.load(cfg.data.yaml)
-    return kwargs, data, check.require_clean(data, allow=list(cfg.data.get("allow") or []))
+    report = check.require_clean(data, allow=list(cfg.data.get("allow") or []))
+    check_train_values(cfg)  # then the values, through Ultralytics' own check
+    return kwargs, data, report
 
 
 def build(
@@ -148,17 +159,16 @@ def build(
     multiples = layer_lr.per_layer(scales, layout) if scales else None
     setting = _container(cfg.finetune.freeze)
     frozen = freeze.resolve(setting, layout)
-    pre = weights.resolve(cfg.model.weights, cfg.paths.weights_dir, bool(cfg.model.get("require_pretrained")))
+    pre = weights.resolve(cfg.model.weights, cfg.paths.weights_dir)
     warnings = [f"data: {w}" for w in report.summary_lines("warning")]
     if pre.found:
-        weights.load_checkpoint(pre.path)  # fails now, clearly, if the file is not a checkpoint
-        pre.sha256 = sha256(pre.path)
-    elif pre.requested:
-        warnings.append(weights.missing_banner(pre, cfg.paths.weights_dir))
-        if frozen:
-            warnings.append(
-                f"finetune.freeze={setting} ignored: freezing randomly initialised layers cannot help."
-            )
-            frozen = []
+        if cfg.model.get("trust_checkpoint") is True:  # the user's explicit, loud opt-in for this one file
+            safeload.trust(pre.path)
+        weights.load_checkpoint(pre.path)  # fails now, clearly, if the file is not a checkpoint or not safe
+    elif frozen:  # model.weights=null: random initialisation, asked for
+        warnings.append(
+            f"finetune.freeze={setting} ignored: freezing randomly initialised layers cannot help."
+        )
+        frozen = []
     stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average, multiples)
     return Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)

@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from detector import provenance, runtime
+from detector import provenance, redact, runtime
 from detector.data.stage import stage as stage_data
 from detector.io import write_json
 from detector.train import augment, rundir
@@ -110,5 +110,6 @@ def run(
             "wall_time_s": round(time.time() - t0, 2),
         },
     )
+    summary = redact.value(summary)  # no password or API key is written, nor handed on
     write_json(run_dir / rundir.SUMMARY, summary)
     return summary

@@ -133,6 +133,18 @@ def load_run_config(run_dir: str | Path) -> DictConfig:
     return cfg
 
 
+def transfer_warning(facts: dict[str, Any]) -> str | None:
+    """A warning when under half of the model's tensors came from the checkpoint: a checkpoint of another
+    task or architecture starts the model mostly from random weights."""
+    moved, total = facts.get("tensors_transferred"), facts.get("tensors_total")
+    if moved is None or not total or moved >= total / 2:
+        return None
+    return (
+        f"only {moved} of {total} tensors were transferred from the checkpoint: it does not fit this architecture, "
+        "so most of the model starts from random weights. Pick a checkpoint of the same architecture (model.arch)."
+    )
+
+
 def summary(plan: Any, stages: list[dict], extra: dict[str, Any]) -> dict[str, Any]:
     """The content of ``summary.json`` for a finished run (the schema every reader relies on).
 
@@ -144,6 +156,7 @@ def summary(plan: Any, stages: list[dict], extra: dict[str, Any]) -> dict[str, A
     """
     first, run_dir = stages[0], plan.run_dir
     pre = plan.pretrained
+    low = transfer_warning(first) if pre.found else None
     return {
         "status": COMPLETE,
         "run_dir": str(run_dir),
@@ -158,8 +171,10 @@ def summary(plan: Any, stages: list[dict], extra: dict[str, Any]) -> dict[str, A
             "path": str(pre.path) if pre.path else None,
             "source": pre.source,
             "sha256": pre.sha256,
+            "url": pre.url,
             "tensors_transferred": first.get("tensors_transferred", 0),
             "tensors_total": first.get("tensors_total"),
+            "low_transfer": low is not None,
         },
         "freeze": {
             "setting": plan.freeze_setting,
@@ -175,6 +190,6 @@ def summary(plan: Any, stages: list[dict], extra: dict[str, Any]) -> dict[str, A
             "fingerprint": plan.data_report.fingerprint,  # content hash: detector-data fingerprint
         },
         "stages": stages,
-        "warnings": plan.warnings,
+        "warnings": [*plan.warnings, *([low] if low else [])],
         **extra,
     }

@@ -75,9 +75,10 @@ def cli(command: str, *args: str) -> Result:
 
 
 def run_cli(
-    command: str, *args: str, env: dict | None = None, timeout: int = 600, cwd: Path = ROOT
+    command: str, *args: str, env: dict | None = None, timeout: int = 600, cwd: Path | None = None
 ) -> Result:
-    """Run a console script in a fresh interpreter, as a user would. An ``env`` value of None unsets it."""
+    """Run a console script in a fresh interpreter, as a user would, in ``cwd`` (default: the working
+    directory, a test's tmp_path). An ``env`` value of None unsets it."""
     module, func = ENTRIES[command].split(":")
     code = f"import sys; from {module} import {func} as f; sys.argv[0] = {command!r}; "
     code += "sys.exit(f())" if command == "detector-data" else "f()"
@@ -87,7 +88,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None},
-        cwd=cwd,
+        cwd=cwd or Path.cwd(),
     )
     return Result(res.returncode, res.stdout, res.stderr)
 
@@ -172,3 +173,48 @@ def sample_subset(dst: Path, n: dict[str, int], step: int = 3, classes: list[str
         doc = yaml.safe_load(data.read_text())
         data.write_text(yaml.safe_dump({**doc, "names": dict(enumerate(classes))}, sort_keys=False))
     return data
+
+
+@contextlib.contextmanager
+def http_server(files: dict[str, bytes], stall: tuple[str, ...] = ()):
+    """A real HTTP server on 127.0.0.1 serving ``files`` by name; yields its base URL.
+
+    A name in ``stall`` answers its headers and the first bytes, then sends nothing more (a mirror
+    that hangs mid-file). Any other name is a 404.
+    """
+    import http.server
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            name = self.path.lstrip("/")
+            if name not in files:
+                self.send_error(404, "no such file")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(files[name])))
+            self.end_headers()
+            if name in stall:
+                self.wfile.write(files[name][:100])
+                self.wfile.flush()
+                release.wait(60)
+                return
+            self.wfile.write(files[name])
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        time.sleep(0)  # let the stalled handler see the release

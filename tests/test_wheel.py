@@ -1,0 +1,84 @@
+"""A wheel works from any folder: built from the source, installed non-editable, run in an empty folder.
+
+The wheel carries the configs, the sample dataset and the bundled COCO checkpoint as package data;
+outputs land under the working directory. The fresh virtual environment reuses the installed
+dependencies (``--system-site-packages``); detector itself comes from the wheel.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers import ROOT
+
+pytestmark = pytest.mark.slow
+
+SOURCE = ("pyproject.toml", "README.md", "detector", "configs", "datasets")  # what the build reads
+
+
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, f"{cmd[:3]}...\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
+    return res
+
+
+def test_the_wheel_trains_and_exports_in_an_empty_folder(tmp_path):
+    src = tmp_path / "src"  # a copy: the build writes build/ and *.egg-info/ beside the sources
+    src.mkdir()
+    for name in SOURCE:
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(
+            ROOT / name,
+            src / name,
+            **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}),
+        )
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(src)],
+        tmp_path,
+    )
+    (wheel,) = (tmp_path / "dist").glob("detector-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {
+        "detector/_configs/train.yaml",
+        "detector/_datasets/sample/data.yaml",
+        "detector/bundled/yolo11n-seg.pt",
+    } <= set(names)
+
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path)
+    _run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", str(wheel)], tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    where = _run([str(venv / "bin" / "python"), "-c", "import detector; print(detector.__file__)"], empty)
+    assert Path(where.stdout.strip()).is_relative_to(venv), "detector did not come from the wheel"
+
+    trained = _run([str(venv / "bin" / "detector-train"), "debug=smoke"], empty)
+    run_dir = Path(trained.stdout.strip().splitlines()[-1])
+    assert run_dir.parent == empty / "runs" / "smoke_sample_yolo11n"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (
+        summary["pretrained_source"]["source"] == "bundled"
+        and summary["data"]["counts"]["train"]["images"] == 64
+    )
+
+    exported = _run(
+        [
+            str(
+                venv / "bin" / "detector-export",
+            ),
+            "export.publish.latency_runs=1",
+        ],
+        empty,
+    )
+    version = Path(exported.stdout.strip().splitlines()[-1])
+    assert (
+        version == empty / "artifacts" / "smoke_sample_yolo11n" / "v1"
+        and (version / "manifest.json").is_file()
+    )
+    assert {p.name for p in empty.iterdir()} - {".ultralytics"} == {"artifacts", "runs"}  # nothing else
