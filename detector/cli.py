@@ -6,6 +6,7 @@ the folder Hydra made for a run that produced nothing, and exits with status 2.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -71,6 +72,26 @@ def _start(app: Callable[[], object]) -> None:
     app()
 
 
+# Hydra's own flags that take a value (``--cfg job``): that value is not a MODEL.
+_HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn"}
+_HYDRA_VALUE_FLAGS |= {"--config-dir", "-cd", "--info", "-i", "--experimental-rerun"}
+
+
+def _positional(args: list[str]) -> list[str]:
+    """``detector-eval A B k=v``: the bare arguments become one ``models=['A','B']`` override."""
+    bare, rest = [], []
+    for i, a in enumerate(args):
+        value_of_flag = i > 0 and args[i - 1] in _HYDRA_VALUE_FLAGS
+        (bare if "=" not in a and not a.startswith("-") and not value_of_flag else rest).append(a)
+    # data=/path/to/data.yaml is short for the data group's data=custom data.yaml=/path/to/data.yaml
+    path = re.compile(r"^data=(.*(\.ya?ml|/)|[./~].*)$")
+    rest = [x for a in rest for x in (["data=custom", f"data.yaml={a[5:]}"] if path.match(a) else [a])]
+    if not bare:
+        return rest
+    quoted = ",".join("'" + a.replace("\\", "\\\\").replace("'", "\\'") + "'" for a in bare)
+    return [f"models=[{quoted}]", *rest]
+
+
 def _resume_config(cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, Path]:
     """``resume=<run folder>``: that run's own config and folder; this command's own folder goes."""
     from detector.train.rundir import load_run_config
@@ -89,6 +110,7 @@ def _resume_config(cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, Path]:
 
 def _train_task(cfg: DictConfig, run_dir: Path) -> float | None:
     from detector.artifacts import export, target
+    from detector.eval.run import operating_settings
     from detector.tracking.tracker import session
     from detector.train.run import run
 
@@ -96,11 +118,12 @@ def _train_task(cfg: DictConfig, run_dir: Path) -> float | None:
     if resume:
         cfg, run_dir = _resume_config(cfg, run_dir)
     fmt = target.target(cfg.export)  # export=onnx etc.: a bad option fails now, before training
+    operating = operating_settings(cfg.eval) if fmt else None  # and a bad eval.threshold rule
     with session(cfg, run_dir) as tracker:  # one W&B run (logger=wandb), failed if this raises
         summary = run(cfg, run_dir, callbacks=[tracker.callbacks], resume=resume)
         tracker.record_training(summary)
         if fmt:
-            version = export.publish(run_dir, fmt, cfg.paths.artifacts_dir)
+            version = export.publish(run_dir, fmt, cfg.paths.artifacts_dir, operating=operating)
             tracker.log_artifact(  # W&B adds the `latest` alias itself
                 version.path, name=version.name, type="model", aliases=[f"v{version.number}"]
             )
@@ -140,13 +163,15 @@ def augment_preview() -> None:
 
 def _export_task(cfg: DictConfig, log_dir: Path) -> str:
     from detector.artifacts import export, target
+    from detector.eval.run import operating_settings
     from detector.train.rundir import find_run
 
     t = target.target(cfg.export)
     if t is None:
         raise DetectorError("export=none selects no format: pick one, e.g. export=onnx or export=openvino.")
+    operating = operating_settings(cfg.eval)
     run_dir = find_run(cfg.run, cfg.paths.runs_dir)
-    version = export.publish(run_dir, t, cfg.paths.artifacts_dir)
+    version = export.publish(run_dir, t, cfg.paths.artifacts_dir, operating=operating)
     print(version.path)  # last line: scripts can capture the version folder
     return str(version.path)
 
@@ -179,3 +204,22 @@ def _sweep_app(cfg: DictConfig) -> float | None:
 def sweep() -> None:
     """``detector-sweep``: an Optuna hyperparameter search over detector-train runs (configs/sweep.yaml)."""
     _start(_sweep_app)
+
+
+def _eval_task(cfg: DictConfig, out_dir: Path) -> str:
+    from detector.eval.app import main
+
+    out = main(cfg, out_dir)
+    print(out)  # last line: scripts can capture the eval folder
+    return str(out)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def _eval_app(cfg: DictConfig) -> str:
+    return _guarded(_eval_task, cfg, keep=("metrics.json",))
+
+
+def evaluate() -> None:
+    """``detector-eval``: metrics with intervals, thresholds, report.html; or compare two models (configs/eval.yaml)."""
+    sys.argv[1:] = _positional(sys.argv[1:])
+    _start(_eval_app)

@@ -24,7 +24,7 @@ from detector.errors import DetectorError
 
 CONFIG_DIR = str(runtime.data_dir("configs"))
 # Groups whose keys pass straight to the library they feed: any of its keys may be set without a `+`.
-PASSTHROUGH = ("train", "export", "finetune.train", "finetune.two_stage.train", "logger.init")
+PASSTHROUGH = ("train", "export", "finetune.train", "finetune.two_stage.train", "logger.init", "eval.val")
 _PLAIN_KEY = re.compile(rf"^({'|'.join(map(re.escape, PASSTHROUGH))})\.[A-Za-z_]\w*=")
 
 

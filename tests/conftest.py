@@ -113,3 +113,36 @@ def postgres_url():
     psql(f"CREATE DATABASE {db} OWNER {role}")
     yield f"postgresql://{role}:{password}@127.0.0.1:{port}/{db}"
     psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+# --- exported and trained models, shared by test_export and test_eval ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory) -> SimpleNamespace:
+    """``detector-train debug=smoke export=onnx``: 64 px, 1 epoch, then export and publish v1, in one
+    command; the one real process of both detector-train's export step and detector-artifacts' verify."""
+    from helpers import run_cli
+
+    root = tmp_path_factory.mktemp("smoke")
+    res = run_cli(
+        "detector-train",
+        "debug=smoke",
+        "export=onnx",
+        "export.publish.latency_runs=3",  # latency is recorded, not asserted: 3 timed calls are enough here
+        f"paths.runs_dir={root / 'runs'}",
+        f"paths.artifacts_dir={root / 'a'}",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    *_, version, run = res.stdout.strip().splitlines()
+    return SimpleNamespace(run=Path(run), version=Path(version), artifacts=root / "a")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """A run with a measurable mAP: the bundled COCO YOLO11n-seg weights fine-tuned 3 epochs at 128 px."""
+    from detector.train.run import run as train_run
+
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
+    train_run(compose("debug=smoke", "train.imgsz=128", "train.epochs=3"), run_dir)
+    return run_dir

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from helpers import ROOT, cli, compose, run_cli
@@ -19,7 +18,6 @@ from helpers import ROOT, cli, compose, run_cli
 from detector.artifacts import export, integrity, target
 from detector.artifacts import store as artifacts
 from detector.errors import DetectorError
-from detector.train.run import run as train_run
 
 pytestmark = pytest.mark.slow
 FAST = "export.publish.latency_runs=3"  # latency is recorded, not asserted: 3 timed calls are enough here
@@ -29,32 +27,6 @@ def onnx(**publish) -> target.Target:
     """The ``export=onnx`` option as composed, one latency run, ``publish`` keys changed."""
     t = target.target(compose("export=onnx", "export.publish.latency_runs=1", config="export").export)
     return dataclasses.replace(t, **publish)
-
-
-@pytest.fixture(scope="session")
-def smoke(tmp_path_factory) -> SimpleNamespace:
-    """``detector-train debug=smoke export=onnx``: 64 px, 1 epoch, then export and publish v1, in one
-    command; the one real process of both detector-train's export step and detector-artifacts' verify."""
-    root = tmp_path_factory.mktemp("smoke")
-    res = run_cli(
-        "detector-train",
-        "debug=smoke",
-        "export=onnx",
-        FAST,
-        f"paths.runs_dir={root / 'runs'}",
-        f"paths.artifacts_dir={root / 'a'}",
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    *_, version, run = res.stdout.strip().splitlines()
-    return SimpleNamespace(run=Path(run), version=Path(version), artifacts=root / "a")
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> Path:
-    """A run with a measurable mAP: the bundled COCO YOLO11n-seg weights fine-tuned 3 epochs at 128 px."""
-    run_dir = tmp_path_factory.mktemp("trained") / "run"
-    train_run(compose("debug=smoke", "train.imgsz=128", "train.epochs=3"), run_dir)
-    return run_dir
 
 
 def artifacts_cli(*args: str):

@@ -156,7 +156,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("images", nargs="+", help="image files or folders")
     s.add_argument("--format", help="exported format to run (default: the version's)")
     s.add_argument("--out", help="output folder (default predictions/NAME/vN)")
-    s.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
+    s.add_argument(
+        "--conf",
+        type=float,
+        help="one confidence threshold for every class (default: the version's per-class thresholds, "
+        "or 0.25 for a version that stores none)",
+    )
     s.set_defaults(fn=cmd_predict)
     return p
 

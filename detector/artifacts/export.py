@@ -22,6 +22,8 @@ from detector import runtime
 from detector.artifacts import manifest, store
 from detector.artifacts.target import Target, export_args
 from detector.errors import DetectorError
+from detector.eval.run import choose_thresholds
+from detector.eval.stats import EvalStats, collect
 from detector.train.rundir import Run, inspect_run
 
 log = logging.getLogger(__name__)
@@ -46,28 +48,19 @@ def export_file(weights: Path, t: Target, run: Run) -> Path:
     return path
 
 
-def evaluate(model: Path, run: Run, imgsz: Any, scratch: Path, label: str, device: str) -> dict[str, float]:
-    """mAP50 and mAP50-95 of ``model`` on the run's val split, through the model's own runtime.
+def evaluate(
+    model: Path, run: Run, imgsz: Any, scratch: Path, label: str, device: str
+) -> tuple[dict, EvalStats]:
+    """mAP50 and mAP50-95 of ``model`` on the run's val split, through the model's own runtime, and
+    the pass's per-image statistics (the operating thresholds are chosen from them).
 
     The same protocol for every format: batch 1, square letterbox (rect=False), Ultralytics'
     default conf 0.001 / iou 0.7, nothing plotted or saved but into ``scratch``.
     """
-    from ultralytics import YOLO
-
-    m = YOLO(str(model), task="detect").val(
-        data=str(run.data_yaml),
-        imgsz=imgsz,
-        batch=1,
-        rect=False,
-        split="val",
-        device=device,
-        plots=False,
-        verbose=False,
-        project=str(scratch),
-        name=label,
-        exist_ok=True,
-    )
-    return {"mAP50": round(float(m.box.map50), 6), "mAP50-95": round(float(m.box.map), 6)}
+    kw = {"imgsz": imgsz, "batch": 1, "rect": False, "device": device}
+    stats = collect(model, run.data_yaml, "val", **kw, project=str(scratch), name=label, exist_ok=True)
+    u = stats.ultralytics
+    return {"mAP50": round(u["metrics/mAP50(B)"], 6), "mAP50-95": round(u["metrics/mAP50-95(B)"], 6)}, stats
 
 
 def latency_ms(model: Path, image: Path, imgsz: Any, runs: int, device: str) -> float:
@@ -85,11 +78,14 @@ def latency_ms(model: Path, image: Path, imgsz: Any, runs: int, device: str) -> 
     return round(statistics.median(times) * 1000, 3)
 
 
-def check(best: Path, exported: Path, t: Target, run: Run, scratch: Path) -> dict[str, dict]:
+def check(
+    best: Path, exported: Path, t: Target, run: Run, scratch: Path
+) -> tuple[dict[str, dict], EvalStats]:
     """Validate and time the PyTorch weights and the exported file; refuse a lossy export.
 
     Returns:
-        Metrics per format: ``{"pytorch": {...}, t.format: {..., "drop_points", "passed"}}``.
+        Metrics per format: ``{"pytorch": {...}, t.format: {..., "drop_points", "passed"}}``, and the
+        exported file's per-image statistics on val.
 
     Raises:
         DetectorError: The exported file's mAP50-95 is more than ``t.tolerance`` points below PyTorch.
@@ -99,9 +95,9 @@ def check(best: Path, exported: Path, t: Target, run: Run, scratch: Path) -> dic
     args = export_args(t, run.imgsz)
     imgsz, device = args["imgsz"], str(args["device"])
     image = load(run.data_yaml).splits["val"][0]
-    metrics = {}
+    metrics, stats = {}, None
     for label, path in (("pytorch", best), (t.format, exported)):
-        metrics[label] = evaluate(path, run, imgsz, scratch, label, device)
+        metrics[label], stats = evaluate(path, run, imgsz, scratch, label, device)
         metrics[label]["latency_ms"] = latency_ms(path, image, imgsz, t.latency_runs, device)
     ours, base = metrics[t.format], metrics["pytorch"]
     drop = round((base["mAP50-95"] - ours["mAP50-95"]) * 100, 3)
@@ -119,7 +115,7 @@ def check(best: Path, exported: Path, t: Target, run: Run, scratch: Path) -> dic
             "Nothing was published. Check the export keys (quantize, calibration fraction) or, if the "
             "loss is acceptable, raise export.publish.tolerance."
         )
-    return metrics
+    return metrics, stats
 
 
 def publish(
@@ -127,6 +123,7 @@ def publish(
     t: Target,
     artifacts_dir: str | Path,
     on_stage: Callable[[str, Path], None] | None = None,
+    operating: dict | None = None,
 ) -> store.Version:
     """Export ``run_dir``'s best weights as ``t`` says, check them, and publish the next version.
 
@@ -134,6 +131,10 @@ def publish(
         run_dir: A finished run folder.
         t: The export option (from :func:`detector.artifacts.target.target`).
         artifacts_dir: Where versions live (``paths.artifacts_dir``).
+        operating: How to choose per-class thresholds (``detector.eval.run.operating_settings`` of
+            the eval group): chosen on the val pass of the exported file through its own runtime and
+            stored in the manifest with the figures at them. None stores none (predict then uses its
+            ``--conf``).
         on_stage: Called as ``on_stage(stage, path)`` at ``"exported"`` (the exported file, before
             its check), ``"checked"`` (the staging folder, before the lock is taken) and ``"locked"``
             (the sealed folder, just before the rename): the seams tests use to break, line up or
@@ -152,8 +153,10 @@ def publish(
         exported = export_file(best, t, run)
         if on_stage:
             on_stage("exported", exported)
-        metrics = check(best, exported, t, run, scratch)
+        metrics, stats = check(best, exported, t, run, scratch)
         doc = manifest.build(run, t, stage, exported, metrics)
+        if operating is not None:  # a target no threshold meets stops here: nothing is published
+            doc["thresholds"] = {**choose_thresholds(stats, operating)[0], "runtime": t.runtime.name}
         if on_stage:
             on_stage("checked", stage)
         version = versions.commit(stage, doc, manifest.card, on_stage)

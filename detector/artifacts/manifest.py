@@ -97,6 +97,27 @@ def _initial(m: dict[str, Any]) -> str:
     return "none: trained from random initialisation"
 
 
+def _thresholds(m: dict[str, Any]) -> str:
+    """The card's section on the per-class operating thresholds that ``predict`` applies."""
+    th = m.get("thresholds")
+    if not th:
+        return "No operating thresholds are stored: `detector-artifacts predict` uses its `--conf`."
+    at = th["on_val"]["per_class"]
+    rows = []
+    for name, ch in th["per_class"].items():
+        f = at.get(name, {})
+        figs = " | ".join(pct((f.get(k) or {}).get("value")) for k in ("precision", "recall", "f1"))
+        rows.append(f"| {name} | {ch['threshold']:.3f} | {figs} | {ch['message'] or 'chosen'} |")
+    return f"""Chosen with the rule `{th["rule"]}` on the val split, through {th["runtime"]}; `detector-artifacts
+predict` keeps a box when its confidence reaches its class's threshold (`--conf` overrides them all).
+Precision, recall and F1 at IoU 0.5 on that same val split, in points (%): optimistic, since val
+also chose the thresholds; `detector-eval {m["name"]}/v{m["version"]}` on a test split gives held-out figures.
+
+| class | threshold | precision | recall | F1 | note |
+|---|---|---|---|---|---|
+{chr(10).join(rows)}"""
+
+
 def card(m: dict[str, Any]) -> str:
     """Render ``MODEL_CARD.md`` from a finished manifest."""
     names = ", ".join(str(v) for v in m["model"]["names"].values())
@@ -136,6 +157,9 @@ on {mach["cpu"]} ({mach["cpus"]} CPUs).
 {chr(10).join(rows)}
 
 The export is published only if its mAP50-95 is at most {m["check"]["tolerance_points"]} points below PyTorch's.
+
+## Operating thresholds
+{_thresholds(m)}
 
 ## Limitations
 - The val split is small; its mAP is a rough estimate, not a guarantee.

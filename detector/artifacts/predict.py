@@ -81,10 +81,35 @@ def _read(path: Path):
         return None
 
 
+# A version published without thresholds, and no --conf: Ultralytics' own predict default.
+NO_THRESHOLDS_CONF = 0.25
+
+
+def class_thresholds(manifest: dict, conf: float | None) -> tuple[dict[int, float], str]:
+    """The confidence each class must reach: ``conf`` for all, else the version's stored per-class
+    thresholds (``detector-export`` chose them on val), else :data:`NO_THRESHOLDS_CONF`."""
+    names = {int(k): v for k, v in manifest["model"]["names"].items()}
+    stored = (manifest.get("thresholds") or {}).get("per_class")
+    if conf is not None:
+        return dict.fromkeys(names, float(conf)), "--conf"
+    if stored:
+        rule = manifest["thresholds"]["rule"]
+        return {c: float(stored[n]["threshold"]) for c, n in names.items()}, f"manifest ({rule} on val)"
+    return dict.fromkeys(names, NO_THRESHOLDS_CONF), "default (the version stores no thresholds)"
+
+
+def _kept(r, per_class: dict[int, float]):
+    """The result with only the boxes that reach their class's threshold."""
+    b = r.boxes
+    return r[[p >= per_class[int(c)] for c, p in zip(b.cls.tolist(), b.conf.tolist(), strict=True)]]
+
+
 def predict(
-    version: Version, images: list[str], out: Path, fmt: str | None = None, conf: float = 0.25
+    version: Version, images: list[str], out: Path, fmt: str | None = None, conf: float | None = None
 ) -> Path:
     """Detect objects in ``images`` with the version's exported file; write annotated images + boxes.json.
+
+    A box is kept when its confidence reaches its class's threshold (:func:`class_thresholds`).
 
     An image that cannot be decoded is reported in ``boxes.json`` (``skipped``) and the others are
     processed; output names are unique even when images from several folders share a name.
@@ -106,12 +131,15 @@ def predict(
     model = YOLO(str(exported), task="detect")
     imgsz = manifest["model"]["imgsz"]
     records, skipped, used = [], [], set()
+    per_class, source = class_thresholds(manifest, conf)
+    floor = min(per_class.values())  # the runtime keeps the lowest; each class's own is applied after
     for src in sources:
         img = _read(src)
         if img is None:
             skipped.append({"image": str(src.resolve()), "reason": "cannot be decoded as an image"})
             continue
-        (r,) = model.predict(img, imgsz=imgsz, conf=conf, verbose=False)
+        (r,) = model.predict(img, imgsz=imgsz, conf=floor, verbose=False)
+        r = _kept(r, per_class)
         out.mkdir(parents=True, exist_ok=True)
         name = unique_name(src.stem, used)
         r.save(filename=str(out / name))
@@ -130,7 +158,8 @@ def predict(
             model.predictor.model, "format", None
         ),  # Ultralytics AutoBackend's name for what ran
         "imgsz": imgsz,
-        "conf": conf,
+        "conf": {manifest["model"]["names"][str(c)]: t for c, t in per_class.items()},  # per class
+        "thresholds": source,
         "images": records,
         "skipped": skipped,
     }

@@ -30,6 +30,7 @@ ENTRIES = {
     "detector-augment-preview": "detector.cli:augment_preview",
     "detector-artifacts": "detector.artifacts.cli:main",
     "detector-data": "detector.data.cli:main",
+    "detector-eval": "detector.cli:evaluate",
 }
 
 

@@ -1,0 +1,141 @@
+"""What ``detector-eval`` evaluates: MODEL (a run, ``latest`` or an artifact version) and its data split.
+
+Every check here runs before any inference and fails with a :class:`DetectorError` naming the cause
+and the fix: an unknown model, a tampered artifact, a split the data lacks or that holds no
+images or no boxes, class names that differ between the model and the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from detector.artifacts import store
+from detector.artifacts.integrity import export_file
+from detector.artifacts.predict import pick_format
+from detector.data import spec as data_spec
+from detector.data.labels import read as read_labels
+from detector.errors import DetectorError
+from detector.train import rundir
+
+CHOSE_WEIGHTS = (
+    "the data has no test split, so this is the val split, which chose the weights (best.pt): "
+    "its figures are optimistic. Add a `test:` split to the data.yaml for held-out figures."
+)
+
+
+@dataclass
+class Model:
+    """A model to evaluate, and what it says about itself."""
+
+    label: str  # as printed: the run folder or NAME/vN
+    kind: str  # "run" or "artifact"
+    file: Path  # what Ultralytics loads: best.pt, or the exported file through its own runtime
+    runtime: str  # PyTorch, ONNX Runtime, OpenVINO, ...
+    names: dict[int, str]
+    imgsz: Any
+    data_yaml: Path | None  # its own data: the run's staged copy, or the version's original data.yaml
+    thresholds: dict | None = None  # stored by detector-export (manifest "thresholds")
+
+    def as_dict(self) -> dict[str, Any]:
+        keys = ("label", "kind", "file", "runtime", "imgsz")
+        return {k: str(getattr(self, k)) if k == "file" else getattr(self, k) for k in keys}
+
+
+def _names(raw: dict | None) -> dict[int, str]:
+    return {int(k): str(v) for k, v in (raw or {}).items()}
+
+
+def _run(path: Path) -> Model:
+    run = rundir.inspect_run(path)
+    names = _names(run.summary.get("data", {}).get("names"))
+    return Model(str(run.dir), "run", run.best, "PyTorch", names, run.imgsz, run.data_yaml)
+
+
+def _artifact(version: store.Version) -> Model:
+    m = version.manifest()
+    fmt = pick_format(m, None)
+    exported = export_file(version, fmt)  # a tampered export is refused before it is loaded
+    data = (m.get("data") or {}).get("yaml")
+    return Model(
+        version.label,
+        "artifact",
+        exported,
+        m["exports"][fmt]["runtime"],
+        _names(m["model"]["names"]),
+        m["model"]["imgsz"],
+        Path(data) if data else None,
+        m.get("thresholds"),
+    )
+
+
+def model(ref: str, runs_dir: str | Path, artifacts_dir: str | Path) -> Model:
+    """Resolve MODEL: ``latest``, a run folder, or a version (``NAME``, ``NAME/vN``, a version folder).
+
+    Raises:
+        DetectorError: Nothing matches; the run did not finish; the version's files differ from its manifest.
+    """
+    ref = str(ref)
+    if ref == "latest":
+        return _run(rundir.find_run("latest", runs_dir))
+    path = Path(ref).expanduser()
+    if (path / rundir.SUMMARY).is_file():
+        return _run(path)
+    looks_like_path = path.is_absolute() or ref.startswith((".", "~")) or ref.count("/") > 1
+    if not path.exists() and looks_like_path:
+        raise DetectorError(
+            f"MODEL {ref}: no such folder. Pass a run folder, latest, or an artifact version (NAME/vN)."
+        )
+    if (path / store.MANIFEST).is_file() or not path.exists():
+        return _artifact(store.resolve(ref, artifacts_dir))
+    raise DetectorError(
+        f"{ref} is neither a run folder (no summary.json) nor a version folder (no manifest.json). "
+        "Pass a run folder, latest, or an artifact version such as NAME/v2."
+    )
+
+
+def data(m: Model, override: str | None) -> data_spec.DataSpec:
+    """The data to evaluate on: ``data=`` or the model's own, with the model's class names.
+
+    Raises:
+        DetectorError: No data known, or the names differ from the model's.
+    """
+    yaml_path = Path(str(override)).expanduser() if override else m.data_yaml
+    if yaml_path is None or not data_spec.find_yaml(yaml_path).is_file():
+        raise DetectorError(
+            f"{m.label}: its data.yaml ({yaml_path}) is not there; pass data=/path/to/data.yaml."
+        )
+    spec = data_spec.load(yaml_path, strict=False)
+    if spec.names != m.names:
+        raise DetectorError(
+            f"{m.label} predicts classes {m.names}, but {spec.yaml_path} names {spec.names}. Evaluate it on "
+            "data with the same class names in the same order (or fix the data.yaml's names:)."
+        )
+    return spec
+
+
+def split(spec: data_spec.DataSpec, name: str | None) -> tuple[str, list[str]]:
+    """The split to evaluate (``test`` when the data has one, else ``val``) and the warnings to print.
+
+    Raises:
+        DetectorError: The data lacks the split, or it holds no images or no boxes.
+    """
+    declared = [s for s in data_spec.SPLITS if spec.raw.get(s) is not None]
+    chosen = str(name) if name else ("test" if "test" in declared else "val")
+    if chosen not in declared:
+        raise DetectorError(
+            f"{spec.yaml_path} has no `{chosen}:` split (it has {', '.join(declared) or 'none'}). "
+            f"Pick one of those with split=..., or add `{chosen}: images/{chosen}` to it."
+        )
+    problems = [p.message for p in spec.problems if f"{chosen} split" in p.message]
+    if chosen not in spec.splits or problems:
+        raise DetectorError(
+            f"{spec.yaml_path}: {problems[0] if problems else f'the {chosen} split is empty'}"
+        )
+    if not any(read_labels(data_spec.label_path(p), spec.nc).boxes for p in spec.splits[chosen]):
+        raise DetectorError(
+            f"{spec.yaml_path}: the {chosen} split has {len(spec.splits[chosen])} images but no labelled "
+            "box, so there is nothing to score. Check its labels with detector-data check."
+        )
+    return chosen, [CHOSE_WEIGHTS] if chosen == "val" and not name and "test" not in declared else []
