@@ -36,6 +36,16 @@ from detector.tracking import settings
 log = logging.getLogger(__name__)
 
 FINAL_PREFIX = "final/"  # summary keys for the metrics of the best weights (summary.json "metrics")
+TEST_PREFIX = "test/"  # ... and for best.pt on the test split (summary.json "test"), apart from val
+
+
+def held_out_keys(summary: dict[str, Any]) -> dict[str, float]:
+    """``test/mAP50-95`` and its interval ends (``test/mAP50-95_low``, ``_high``), from summary.json."""
+    out = {}
+    for k, iv in (summary.get("test") or {}).get("overall", {}).items():
+        out[TEST_PREFIX + k] = iv["value"]
+        out |= {f"{TEST_PREFIX}{k}_{end}": iv[end] for end in ("low", "high") if iv.get(end) is not None}
+    return out
 
 
 def artifact_name(text: str) -> str:
@@ -201,6 +211,7 @@ class Tracker:
         self.update_summary(
             {
                 **{FINAL_PREFIX + k: v for k, v in summary["metrics"].items()},
+                **held_out_keys(summary),
                 "frozen_params": summary["freeze"]["frozen_params"],
                 "trainable_params": summary["freeze"]["trainable_params"],
                 "pretrained": summary["pretrained"],

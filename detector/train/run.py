@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from detector import provenance, redact, runtime
 from detector.data.stage import stage as stage_data
+from detector.errors import DetectorError
 from detector.io import write_json
 from detector.train import augment, rundir
 from detector.train import plan as planning
@@ -69,6 +71,34 @@ def _train_stages(
     return records, resumed
 
 
+def score_test_split(cfg: DictConfig, best: Path, data_yaml: Path, args_yaml: Path) -> dict[str, Any] | None:
+    """``eval.test_after_train``: best.pt scored on the data's test split, with 95% intervals.
+
+    None when it is off or the data has no test split; a test split that cannot be scored (no
+    labelled box) is recorded as skipped, with why: training finished, and that stays so.
+    """
+    ev = cfg.get("eval")
+    if (
+        not ev
+        or not ev.get("test_after_train")
+        or "test" not in (yaml.safe_load(data_yaml.read_text()) or {})
+    ):
+        return None
+    from detector.data.spec import load
+    from detector.eval.resolve import split
+    from detector.eval.run import evaluate_weights, operating_settings
+
+    try:
+        split(load(data_yaml, strict=False), "test")
+        boot = operating_settings(ev)["bootstrap"]
+    except DetectorError as e:
+        log.warning("test split not scored: %s", e)
+        return {"split": "test", "skipped": str(e)}
+    imgsz = yaml.safe_load(args_yaml.read_text())["imgsz"]  # what Ultralytics trained at
+    doc = evaluate_weights(best, data_yaml, "test", imgsz, boot, work=best.parent.parent)
+    return {"split": "test", "weights": str(best), **doc}
+
+
 def run(
     cfg: DictConfig, run_dir: str | Path, callbacks: Callbacks = (), resume: bool = False
 ) -> dict[str, Any]:
@@ -95,6 +125,8 @@ def run(
     staged = run_dir / "data" / "data.yaml"
     data_yaml = staged if resume and staged.is_file() else stage_data(plan.data, run_dir / "data")
     stages, resumed = _train_stages(plan, data_yaml, callbacks, resume)
+    best = run_dir / "weights" / "best.pt"
+    test = score_test_split(cfg, best, data_yaml, Path(stages[-1]["dir"]) / "args.yaml")
     summary = rundir.summary(
         plan,
         stages,
@@ -104,6 +136,7 @@ def run(
                 "applied": stages[-1].get("augment_applied"),  # read off the last stage's dataloader
             },
             **({"resumed": resumed} if resume else {}),
+            **({"test": test} if test else {}),  # apart from "metrics" (val, which chose best.pt)
             "config": OmegaConf.to_container(cfg, resolve=True),
             "versions": provenance.versions(),
             "command": " ".join(sys.argv),
