@@ -191,6 +191,11 @@ def test_three_trial_sweep_writes_results_and_best_command_reproduces(tmp_path):
     study = _study(best["storage"])
     assert best["value"] == study.best_value and best["params"] == study.best_params
     assert study.user_attrs["workers"] == 1 and study.user_attrs["storage"] == f"sqlite:///{out}/study.db"
+    # whether the best trial stands out from the runner-up: a paired bootstrap on val (which chose them)
+    v = best["versus_runner_up"]
+    assert (v["best"], v["split"]) == (best["trial"], "val") and "optimistic" in v["note"]
+    assert v["verdict"].startswith(("distinguishable", "not distinguishable", "the runner-up"))
+    assert f"against the runner-up (trial {v['runner_up']})" in res.stdout
 
     # The command in best.yaml, run as a user would (detector-train is this interpreter here).
     cmd = shlex.split(best["command"])

@@ -45,8 +45,9 @@ def command(overrides: list[str]) -> str:
     return " ".join(["detector-train", *(shlex.quote(o) for o in overrides)])
 
 
-def write_best(study: optuna.Study, path: Path) -> dict[str, Any] | None:
-    """Write ``best.yaml``: the best trial's overrides and the command that reproduces it."""
+def write_best(study: optuna.Study, path: Path, versus: dict | None = None) -> dict[str, Any] | None:
+    """Write ``best.yaml``: the best trial's overrides and the command that reproduces it, and
+    ``versus`` (:func:`detector.sweep.compare.versus_runner_up`) when given."""
     try:
         best = study.best_trial
     except ValueError:  # no complete trial yet
@@ -65,6 +66,7 @@ def write_best(study: optuna.Study, path: Path) -> dict[str, Any] | None:
         "run_dir": best.user_attrs.get("run_dir"),
         "epochs": best.user_attrs.get("epochs"),
         "trials": counts(study),
+        **({"versus_runner_up": versus} if versus else {}),
     }
     write_text(
         path,
@@ -139,9 +141,11 @@ def write_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
     return written
 
 
-def write_all(study: optuna.Study, sweep_dir: Path, plots: bool = True) -> dict[str, Any] | None:
+def write_all(
+    study: optuna.Study, sweep_dir: Path, plots: bool = True, versus: dict | None = None
+) -> dict[str, Any] | None:
     """Write best.yaml, trials.csv and (optionally) plots/ into ``sweep_dir``; returns best.yaml's content."""
-    best = write_best(study, sweep_dir / "best.yaml")
+    best = write_best(study, sweep_dir / "best.yaml", versus)
     write_csv(study, sweep_dir / "trials.csv")
     if plots:
         write_plots(study, sweep_dir / "plots")

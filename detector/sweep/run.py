@@ -178,6 +178,7 @@ def run(cfg: DictConfig, sweep_dir: str | Path, overrides: list[str]) -> float |
     }
     study, worker = studies.join(storage, url, str(sw.study_name), direction, metric, sampler, pruner, attrs)
     objective = Objective(params, base, sweep_dir, n_trials, metric)
+    finished = False
     try:
         # kill/SLURM preemption ends the trial like Ctrl-C
         with runtime.on_sigterm(lambda n: KeyboardInterrupt(f"signal {n}")):
@@ -185,16 +186,28 @@ def run(cfg: DictConfig, sweep_dir: str | Path, overrides: list[str]) -> float |
                 study.optimize(
                     objective, callbacks=[Stopper(n_trials)], catch=(Surplus,), gc_after_trial=True
                 )
+        finished = True
     except KeyboardInterrupt:
         log.warning("Interrupted: finished trials stay in the study; run the same command to continue it.")
         raise
     finally:
-        best = report.write_all(study, sweep_dir, plots=bool(sw.plots))
+        versus = _versus(cfg, study, sweep_dir) if finished else None
+        best = report.write_all(study, sweep_dir, plots=bool(sw.plots), versus=versus)
         study.set_user_attr(
             worker, {**study.user_attrs.get(worker, {}), "finished": time.time(), "trials": objective.ran}
         )
         _print_summary(study, sweep_dir, best, n_trials)
     return None if best is None else best["value"]
+
+
+def _versus(cfg: DictConfig, study: optuna.Study, sweep_dir: Path) -> dict | None:
+    """sweep.compare: the best trial against the runner-up (paired bootstrap on val)."""
+    if not cfg.sweep.compare:
+        return None
+    from detector.eval.run import operating_settings
+    from detector.sweep.compare import versus_runner_up
+
+    return versus_runner_up(study, operating_settings(cfg.eval)["bootstrap"], sweep_dir)
 
 
 def _print_summary(study: optuna.Study, sweep_dir: Path, best: dict | None, n_trials: int) -> None:
@@ -203,4 +216,8 @@ def _print_summary(study: optuna.Study, sweep_dir: Path, best: dict | None, n_tr
           f"{c.get('fail', 0)} failed (n_trials={n_trials})")  # fmt: skip
     if best:
         print(f"best {best['metric']}={best['value']:.4f} (trial {best['trial']}): {best['command']}")
+        if (v := best.get("versus_runner_up")) and "verdict" in v:
+            d = v["mAP50-95 difference (best - runner-up)"]
+            print(f"against the runner-up (trial {v['runner_up']}), mAP50-95 {d['value']:+.4f} "
+                  f"[{d['low']:+.4f}, {d['high']:+.4f}]: {v['verdict']} ({v['note']})")  # fmt: skip
     print(sweep_dir)  # last line: scripts can capture the sweep folder
