@@ -95,18 +95,34 @@ def epoch_seconds(run_dir: Path) -> float:
     return sorted(deltas)[len(deltas) // 2]
 
 
-def evaluate(weights: Path, data_yaml: Path, imgsz: int) -> dict[str, float]:
-    """mAP50 and mAP50-95 of ``weights`` on the val split, the same way for every contender."""
-    code = (
-        "import json, sys; from ultralytics import YOLO; "
-        "m = YOLO(sys.argv[1]).val(data=sys.argv[2], imgsz=int(sys.argv[3]), batch=16, plots=False, "
-        "verbose=False, split='val'); "
-        "print(json.dumps({'mAP50': float(m.box.map50), 'mAP50-95': float(m.box.map)}))"
-    )
-    res, _ = _python(code, str(weights), str(data_yaml), str(imgsz))
-    if res.returncode:
-        raise RuntimeError(f"val failed:\n{res.stderr[-3000:]}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+# Intervals: configs/eval/default.yaml's bootstrap (1000 resamples over images, seed 0, 95%).
+def bootstrap_settings() -> dict:
+    """``eval.bootstrap`` of the eval config, the same settings detector-eval uses."""
+    from detector import config
+
+    return dict(config.compose("eval", []).eval.bootstrap)
+
+
+def evaluate(weights: Path, data_yaml: Path, imgsz: int, work: Path, split: str = "val"):
+    """Score ``weights`` on ``split`` the same way for every contender: one Ultralytics val pass (batch
+    16, plots off) through detector-eval's engine, with 95% bootstrap intervals over images.
+
+    Returns:
+        (the row's figures: mAP50 and mAP50-95 with intervals, per-class mAP50-95; the pass's stats,
+        for paired comparisons on the same images).
+    """
+    from detector.eval.bootstrap import bootstrap
+    from detector.eval.run import pass_stats, summarise
+
+    work.mkdir(parents=True, exist_ok=True)
+    stats = pass_stats(weights, data_yaml, split, imgsz, {"batch": 16}, work)
+    doc = summarise(stats, bootstrap(stats, **bootstrap_settings()))
+    ov = doc["overall"]
+    row = {k: ov[k]["value"] for k in ("mAP50", "mAP50-95")}
+    row |= {f"{k}_ci": [ov[k]["low"], ov[k]["high"]] for k in ("mAP50", "mAP50-95")}
+    row["per_class_mAP50-95"] = {c: m["mAP50-95"] for c, m in doc["per_class"].items()}
+    row |= {"scored_on": split, "images": doc["images"], "weights": str(weights)}
+    return row, stats
 
 
 def differing(doc: dict, args, keys: tuple[str, ...]) -> dict[str, tuple[str, str]]:
