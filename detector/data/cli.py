@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from detector.data import balance
 from detector.data.problems import CODES, validate_allow
 from detector.data.write import LINKS
 from detector.errors import DetectorError
@@ -51,6 +52,8 @@ def format_report(report, seconds: float, per_code: int | None) -> str:
         )
     out = [f"dataset      {report.yaml}", f"fingerprint  {report.fingerprint}", ""]
     out += [*table(rows, left=1), "", *table(crows, left=2), ""] if report.counts else []
+    imb = report.imbalance()
+    out += [balance.suggestion(imb), ""] if imb and report.counts else []
     for severity in ("error", "warning"):
         lines = report.summary_lines(severity, per_code)
         if lines:

@@ -17,7 +17,7 @@ from detector import config
 from detector.data import check, spec
 from detector.errors import DetectorError
 from detector.io import sha256
-from detector.train import augment, devices, ema, freeze, layer_lr, weights
+from detector.train import augment, balance, devices, ema, freeze, layer_lr, weights
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class Stage:
     init: Path | None  # checkpoint to transfer from; None = random init
     ema: dict[str, float] | None = None  # finetune.ema; None = Ultralytics' own EMA schedule
     lr_multiples: list[float] | None = None  # finetune.layer_lr, per layer index; None = one lr everywhere
+    balance: balance.Balance | None = None  # finetune.balance: what runs and why; None = not asked about
 
 
 @dataclass
@@ -76,11 +77,12 @@ def _stages(
     init: Path | None,
     average: dict[str, float] | None,
     multiples: list[float] | None,
+    balanced: balance.Balance,
 ) -> tuple[list[Stage], float | None]:
     """One stage, or two for ``finetune.two_stage``; also returns stage 2's lr scale."""
     two = _container(cfg.finetune.get("two_stage"))
     if not two:
-        return [Stage("train", run_dir, kwargs, frozen, init, average, multiples)], None
+        return [Stage("train", run_dir, kwargs, frozen, init, average, multiples, balanced)], None
     unknown = set(two) - set(TWO_STAGE)
     if unknown:
         raise DetectorError(
@@ -95,7 +97,9 @@ def _stages(
     extra = two["train"] or {}
     config.validate("finetune.two_stage.train", extra)
     devices.require_one(extra, "finetune.two_stage.train")
-    stage1 = Stage("stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init, average, multiples)
+    stage1 = Stage(
+        "stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init, average, multiples, balanced
+    )
     stage2 = Stage(
         "stage2",
         run_dir,
@@ -104,6 +108,7 @@ def _stages(
         run_dir / "stage1" / "weights" / "best.pt",
         average,
         multiples,
+        balanced,
     )
     return [stage1, stage2], float(two["lr_scale"])
 
@@ -144,12 +149,13 @@ def build(
     kwargs, data, report = inputs or check_inputs(cfg)
     average = ema.resolve(_container(cfg.finetune.get("ema")))  # fails before the checkpoint loads
     scales = layer_lr.resolve(_container(cfg.finetune.get("layer_lr")))
+    balanced, notes = balance.resolve(cfg.finetune, kwargs, report, data.names)
     layout = freeze.Layout.from_yaml(cfg.model.arch)
     multiples = layer_lr.per_layer(scales, layout) if scales else None
     setting = _container(cfg.finetune.freeze)
     frozen = freeze.resolve(setting, layout)
     pre = weights.resolve(cfg.model.weights, cfg.paths.weights_dir, bool(cfg.model.get("require_pretrained")))
-    warnings = [f"data: {w}" for w in report.summary_lines("warning")]
+    warnings = [f"data: {w}" for w in report.summary_lines("warning")] + notes
     if pre.found:
         weights.load_checkpoint(pre.path)  # fails now, clearly, if the file is not a checkpoint
         pre.sha256 = sha256(pre.path)
@@ -160,5 +166,5 @@ def build(
                 f"finetune.freeze={setting} ignored: freezing randomly initialised layers cannot help."
             )
             frozen = []
-    stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average, multiples)
+    stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average, multiples, balanced)
     return Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)
