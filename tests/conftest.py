@@ -75,3 +75,12 @@ def smoke_run(tmp_path_factory) -> SimpleNamespace:
     run_dir = root / "runs" / "smoke_sample_yolo26n" / "run"
     summary = run(cfg, run_dir)
     return SimpleNamespace(dir=run_dir, summary=summary, root=root)
+
+
+@pytest.fixture
+def rare_sample(tmp_path: Path) -> Path:
+    """The sample's 64 train / 16 val images with five classes, box k of an image given class k % 5:
+    class 'e' is in 9 of the 64 train images, 'a' in all (7.1x); returns its data.yaml."""
+    from helpers import sample_subset
+
+    return sample_subset(tmp_path / "rare", {"train": 64, "val": 16}, step=1, classes=list("abcde"))
