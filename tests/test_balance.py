@@ -85,6 +85,21 @@ def test_plan_decides_and_says_why(rare_sample, sample_copy, tmp_path):
     assert any("nothing is repeated" in w for w in low.warnings)
 
 
+def test_a_sweep_can_search_balance():
+    from detector.sweep import space as search_space
+
+    params = search_space.parse(
+        {
+            "finetune.balance": ["none", "repeat_factor"],
+            "finetune.balance_threshold": {"type": "float", "low": 0.1, "high": 1.0},
+        }
+    )
+    kept, notes = search_space.resolve(params, compose())
+    assert [p.key for p in kept] == ["finetune.balance", "finetune.balance_threshold"] and not notes
+    assert kept[0].override("repeat_factor") == "finetune.balance=repeat_factor" and not kept[0].group
+    assert compose(kept[0].override("repeat_factor")).finetune.balance == "repeat_factor"
+
+
 def _first_without(data_yaml, name: str) -> int:
     """How many sorted train images come before the first that holds class ``name``."""
     cid = "abcde".index(name)
