@@ -9,7 +9,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from helpers import cli, compose, files_under, interrupted_run
+from helpers import cli, compose, files_under, interrupted_run, sample_subset
 
 from detector.data import balance as factors
 from detector.train import balance, plan
@@ -60,29 +60,29 @@ def _ids(data_yaml, split: str = "train") -> list[list[int]]:
     return [[int(line.split()[0]) for line in f.read_text().splitlines()] for f in sorted(root.iterdir())]
 
 
-def test_plan_decides_and_says_why(rare_sample, sample_copy, tmp_path):
-    on = plan.build(
-        compose("data=custom", f"data.yaml={rare_sample}", "finetune=two_stage", "finetune.balance=auto"),
-        tmp_path,
-    )
-    assert [s.balance.method for s in on.stages] == ["repeat_factor"] * 2  # both stages, freezing or not
-    assert on.stages[0].balance.reason.startswith(
-        "auto: on, train images' most/least frequent class ratio 7.1x"
-    )
-    three = rare_sample.parent.parent / "three"
-    from helpers import sample_subset
+def _decide(data_yaml, *overrides: str) -> tuple[balance.Balance, list[str]]:
+    """What the plan decides for ``finetune.balance`` on this dataset (the cheap checks only)."""
+    cfg = compose("data=custom", f"data.yaml={data_yaml}", *overrides)
+    kwargs, data, report = plan.check_inputs(cfg)
+    return balance.resolve(cfg.finetune, kwargs, report, data.names)
 
-    three = sample_subset(three, {"train": 64, "val": 16}, step=1, classes=list("abc"))
-    off = plan.build(compose("data=custom", f"data.yaml={three}", "finetune.balance=auto"), tmp_path)
-    assert not off.stages[0].balance.on and "2.7x < 5x" in off.stages[0].balance.reason
-    one = plan.build(
-        compose("data=custom", f"data.yaml={sample_copy}", "finetune.balance=repeat_factor"), tmp_path
-    )
-    assert not one.stages[0].balance.on
-    assert any("changes nothing here (one class)" in w for w in one.warnings)
-    low = plan.build(compose("data=custom", f"data.yaml={rare_sample}", "finetune.balance=repeat_factor",
-                             "finetune.balance_threshold=0.1"), tmp_path)  # fmt: skip
-    assert any("nothing is repeated" in w for w in low.warnings)
+
+def test_plan_decides_and_says_why(rare_sample, sample_copy, tmp_path):
+    cfg = compose("data=custom", f"data.yaml={rare_sample}", "finetune=two_stage", "finetune.balance=auto")
+    on = plan.build(cfg, tmp_path)
+    assert [s.balance.method for s in on.stages] == ["repeat_factor"] * 2  # both stages, freezing or not
+    assert on.stages[0].balance.reason == "auto: on, train images' most/least frequent class ratio 7.1x >= 5x"
+    three = sample_subset(tmp_path / "three", {"train": 64, "val": 16}, step=1, classes=list("abc"))
+    off, notes = _decide(three, "finetune.balance=auto")
+    assert not off.on and off.reason.endswith("2.7x < 5x") and notes == []
+    one, notes = _decide(sample_copy, "finetune.balance=repeat_factor")
+    assert not one.on and "changes nothing here (one class)" in notes[0]
+    quiet, notes = _decide(
+        sample_copy, "finetune.balance=auto"
+    )  # the recipe's auto: quiet where it cannot help
+    assert quiet.reason == "auto: off: one class, nothing to balance" and notes == []
+    _, notes = _decide(rare_sample, "finetune.balance=repeat_factor", "finetune.balance_threshold=0.1")
+    assert "nothing is repeated" in notes[0]
 
 
 def test_a_sweep_can_search_balance():

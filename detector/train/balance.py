@@ -98,9 +98,10 @@ def train_images(report: Any, kwargs: Mapping[str, Any], nc: int) -> tuple[list[
     return out, len(rows) - keep
 
 
-def _checked(imb: factors.Imbalance, skipped: int, kwargs: Mapping[str, Any]) -> list[str]:
-    """Classes the balanced run would never see: an error when train.fraction dropped them, else warnings."""
-    if imb.absent and skipped:
+def _checked(imb: factors.Imbalance, skipped: int, kwargs: Mapping[str, Any], strict: bool) -> list[str]:
+    """Classes the balanced run would never see: named in an error when ``strict`` and train.fraction
+    dropped them, else in warnings."""
+    if imb.absent and skipped and strict:
         raise DetectorError(
             f"train.fraction={kwargs.get('fraction')!r} leaves out {skipped} train images, and with them every "
             f"box of {imb.absent}: finetune.balance cannot repeat a class the run never sees. Raise "
@@ -111,40 +112,57 @@ def _checked(imb: factors.Imbalance, skipped: int, kwargs: Mapping[str, Any]) ->
     ]
 
 
+def _settings(finetune: Any) -> tuple[str, float, str]:
+    """``finetune.balance``, ``balance_threshold`` and ``balance_epoch``, each validated."""
+    doc = config.require(finetune, KEYS, "finetune")
+    asked = _choice("finetune.balance", doc["balance"], OPTIONS)
+    return (
+        asked,
+        _threshold(doc["balance_threshold"]),
+        _choice("finetune.balance_epoch", doc["balance_epoch"], EPOCHS),
+    )
+
+
 def resolve(
     finetune: Any, kwargs: Mapping[str, Any], report: Any, names: Mapping[int, str]
 ) -> tuple[Balance, list[str]]:
     """Validate ``finetune.balance*`` against the dataset; returns the decision and warnings.
 
+    ``repeat_factor`` is what the user asked for: what stops it is an error or a warning. ``auto`` is
+    the recipe's: it turns itself off quietly (the reason goes to summary.json) where it cannot help.
+
     Raises:
-        DetectorError: An unknown option (with the close match), a threshold outside (0, 1], rect
-            batches, or a ``train.fraction`` that drops a class entirely (named).
+        DetectorError: An unknown option (with the close match), a threshold outside (0, 1], and for
+            ``repeat_factor``, rect batches or a ``train.fraction`` that drops a class entirely (named).
     """
-    doc = config.require(finetune, KEYS, "finetune")
-    asked = _choice("finetune.balance", doc["balance"], OPTIONS)
-    t, epoch = (
-        _threshold(doc["balance_threshold"]),
-        _choice("finetune.balance_epoch", doc["balance_epoch"], EPOCHS),
-    )
+    asked, t, epoch = _settings(finetune)
+    asked_for = asked == "repeat_factor"
+
+    def off(why: str) -> Balance:
+        return Balance("none", t, epoch, why)
+
     if asked == "none":
-        return Balance("none", t, epoch, "finetune.balance=none"), []
+        return off("finetune.balance=none"), []
     if kwargs.get("rect"):
+        if not asked_for:
+            return off("auto: off, train.rect=true keeps batches unshuffled"), []
         raise DetectorError(
-            f"finetune.balance={asked} needs shuffled batches; train.rect=true keeps them in aspect-ratio "
-            "order. Drop train.rect or set finetune.balance=none."
+            "finetune.balance=repeat_factor needs shuffled batches; train.rect=true keeps them in "
+            "aspect-ratio order. Drop train.rect or set finetune.balance=none."
         )
     labels = {0: "item"} if kwargs.get("single_cls") else dict(names)
     images, skipped = train_images(report, kwargs, len(labels))
     imb = factors.imbalance("train", images, labels)
     if imb.ratio_images is None:
         why = "one class" if len(labels) == 1 else "one class present in train"
-        return Balance("none", t, epoch, f"off: {why}, nothing to balance"), [
-            f"finetune.balance={asked} changes nothing here ({why}): it balances classes, so it is off."
-        ]
-    warnings = _checked(imb, skipped, kwargs)
+        note = (
+            f"finetune.balance=repeat_factor changes nothing here ({why}): it balances classes, so it is off."
+        )
+        return off(f"{'off' if asked_for else 'auto: off'}: {why}, nothing to balance"), [note] * asked_for
     ratio = f"train images' most/least frequent class ratio {imb.ratio_images:.1f}x"
-    if asked == "auto" and not imb.suggest:
-        return Balance("none", t, epoch, f"auto: off, {ratio} < {factors.SUGGEST_RATIO:g}x"), warnings
+    if not asked_for and not imb.suggest:
+        return off(f"auto: off, {ratio} < {factors.SUGGEST_RATIO:g}x"), []
+    warnings = _checked(imb, skipped, kwargs, strict=asked_for)
     per_class, _ = factors.repeat_factors(images, len(labels), t)
     if not any(r and r > 1 for r in per_class):
         rarest = min(k for k in imb.images if k) / len(images)
@@ -153,7 +171,9 @@ def resolve(
             "nothing is repeated. Raise the threshold (up to 1)."
         )
     reason = (
-        f"auto: on, {ratio} >= {factors.SUGGEST_RATIO:g}x" if asked == "auto" else f"finetune.balance={asked}"
+        f"auto: on, {ratio} >= {factors.SUGGEST_RATIO:g}x"
+        if not asked_for
+        else "finetune.balance=repeat_factor"
     )
     return Balance("repeat_factor", t, epoch, reason), warnings
 
