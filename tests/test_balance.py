@@ -177,3 +177,10 @@ def test_balanced_run_iterates_the_sampler_and_resume_keeps_the_factors(rare_sam
     assert r == pytest.approx(
         {n: math.sqrt(64 / k) for n, k in zip("abcde", [64, 42, 24, 17, 9], strict=True)}, abs=1e-4
     )
+
+
+@pytest.mark.slow
+def test_unbalanced_run_says_so(smoke_run):  # the session's smoke run: no extra training
+    assert smoke_run.summary["stages"][0]["balance"] == {
+        "method": "none", "threshold": 0.5, "epoch": "dataset", "reason": "finetune.balance=none",
+    }  # fmt: skip
