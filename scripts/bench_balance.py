@@ -282,7 +282,24 @@ def _fmt(iv: list[float]) -> str:
     return f"{iv[0]:.3f} [{iv[1]:.3f}, {iv[2]:.3f}]"
 
 
-def targets(groups: list[dict], rare: str) -> list[dict]:
+def _per_seed(rows: list[dict], contender: str, rare: str) -> dict[int, list[float]]:
+    """pcb_rare, seed by seed: (rare class, overall) AP50-95 ratios to the recipe of the same seed.
+
+    The bootstrap intervals cover the val images only; these show how much the training seed moves.
+    """
+    mine = {(r["contender"], r["seed"]): r for r in rows if r["dataset"] == "pcb_rare"}
+    out = {}
+    for (c, seed), r in sorted(mine.items()):
+        base = mine.get((RECIPE, seed))
+        if c == contender and base:
+            out[seed] = [
+                round(r["per_class"][rare] / base["per_class"][rare], 3),
+                round(r["mAP50-95"] / base["mAP50-95"], 3),
+            ]
+    return out
+
+
+def targets(groups: list[dict], rows: list[dict], rare: str) -> list[dict]:
     """pcb_rare: the rare class at >= 1.25x the recipe alone, overall mAP50-95 at >= 0.98x."""
     out = []
     for g in groups:
@@ -297,6 +314,7 @@ def targets(groups: list[dict], rare: str) -> list[dict]:
                 "all_ratio": all_r,
                 "met": rare_r[0] >= 1.25 and all_r[0] >= 0.98,
                 "met_at_interval_bounds": rare_r[1] >= 1.25 and all_r[1] >= 0.98,
+                "per_seed_rare_all": _per_seed(rows, g["contender"], rare),
             }
         )
     return out
@@ -310,7 +328,7 @@ def write(args, data: dict, rows: list[dict], groups: list[dict], complete: bool
         "data": {k: v[1] for k, v in data.items()},
         "results": rows,
         "pooled": groups,
-        "targets": targets(groups, args.rare),
+        "targets": targets(groups, rows, args.rare),
     }
     table = [
         [
