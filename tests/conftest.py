@@ -146,3 +146,12 @@ def trained(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("trained") / "run"
     train_run(compose("debug=smoke", "train.imgsz=128", "train.epochs=3"), run_dir)
     return run_dir
+
+
+@pytest.fixture
+def rare_sample(tmp_path: Path) -> Path:
+    """The sample's 64 train / 16 val images with five classes, box k of an image given class k % 5:
+    class 'e' is in 9 of the 64 train images, 'a' in all (7.1x); returns its data.yaml."""
+    from helpers import sample_subset
+
+    return sample_subset(tmp_path / "rare", {"train": 64, "val": 16}, step=1, classes=list("abcde"))

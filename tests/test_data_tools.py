@@ -246,13 +246,15 @@ def test_fingerprint_cli_matches_check(pcb, capsys):
     assert printed == check.check_dataset(spec.load(pcb)).fingerprint
 
 
-def test_stats_writes_five_pngs(pcb, tmp_path, capsys):
+def test_stats_writes_six_pngs(pcb, tmp_path, capsys):
     assert main(["stats", str(pcb), "--out", str(tmp_path / "plots"), "--samples", "4"]) == 0
+    assert capsys.readouterr().out.startswith("class balance (train): most/least frequent class")
     written = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert written == [
         "aspect_ratios.png",
         "box_sizes.png",
         "boxes_per_image.png",
+        "class_balance.png",
         "class_counts.png",
         "samples.png",
     ]

@@ -12,6 +12,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
+from detector.data import balance
 from detector.data import fingerprint as fp
 from detector.data.problems import CODES, Problem, validate_allow
 from detector.data.scan import Item, image_for, orphan_labels, scan
@@ -32,6 +33,9 @@ class Report:
     classes: list[dict] = field(default_factory=list)  # one row per class id (see _class_table)
     fingerprint: str | None = None
     yaml: str = ""
+    names: dict[int, str] = field(default_factory=dict)
+    # split -> (image, the class id of each of its boxes), in path order: balancing and its checks read it
+    image_classes: dict[str, list[tuple[str, tuple[int, ...]]]] = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -48,13 +52,22 @@ class Report:
                 p.severity = "warning"
         return self
 
+    def imbalance(self) -> balance.Imbalance | None:
+        """How uneven the train split's classes are (the first split's without a train split)."""
+        split = "train" if "train" in self.image_classes else next(iter(self.image_classes), None)
+        if split is None:
+            return None
+        return balance.imbalance(split, [ids for _, ids in self.image_classes[split]], self.names)
+
     def to_dict(self) -> dict:
+        imb = self.imbalance()
         return {
             "data_yaml": self.yaml,
             "usable": not self.errors,
             "fingerprint": self.fingerprint,
             "counts": self.counts,
             "classes": self.classes,
+            "class_balance": imb.to_dict() if imb else None,
             "problems": [asdict(p) for p in self.problems],
         }
 
@@ -194,6 +207,14 @@ def _class_table(spec: DataSpec, items: list[Item]) -> list[dict]:
     return list(rows.values())
 
 
+def _image_classes(spec: DataSpec, items: list[Item]) -> dict[str, list[tuple[str, tuple[int, ...]]]]:
+    out: dict[str, list[tuple[str, tuple[int, ...]]]] = {s: [] for s in spec.splits}
+    for it in items:
+        if not _broken(it):
+            out[it.split].append((str(it.image), tuple(b[0] for b in it.labels.boxes)))
+    return out
+
+
 def check_dataset(spec: DataSpec, decode: bool = True) -> Report:
     """Read every image and label of ``spec`` and report every problem found.
 
@@ -214,6 +235,8 @@ def check_dataset(spec: DataSpec, decode: bool = True) -> Report:
         classes=_class_table(spec, items),
         fingerprint=fp.from_items(spec.names, items),
         yaml=str(spec.yaml_path),
+        names=dict(spec.names),
+        image_classes=_image_classes(spec, items),
     )
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from detector.data import balance
 from detector.data.problems import CODES, validate_allow
 from detector.data.write import LINKS
 from detector.errors import DetectorError
@@ -51,6 +52,8 @@ def format_report(report, seconds: float, per_code: int | None) -> str:
         )
     out = [f"dataset      {report.yaml}", f"fingerprint  {report.fingerprint}", ""]
     out += [*table(rows, left=1), "", *table(crows, left=2), ""] if report.counts else []
+    imb = report.imbalance()
+    out += [balance.suggestion(imb), ""] if imb and report.counts else []
     for severity in ("error", "warning"):
         lines = report.summary_lines(severity, per_code)
         if lines:
@@ -102,10 +105,24 @@ def _split(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stats(args: argparse.Namespace) -> int:
-    from detector.data import spec, stats
+def _balance_threshold() -> float:
+    """``finetune.balance_threshold``'s default, read from the YAML that defines it."""
+    from omegaconf import OmegaConf
 
-    for path in stats.plot(spec.load(args.data), args.out, args.samples, args.seed):
+    from detector.config import CONFIG_DIR
+
+    return float(OmegaConf.load(Path(CONFIG_DIR) / "finetune" / "none.yaml").balance_threshold)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from detector.data import check, spec, stats
+
+    data = spec.load(args.data)
+    imb = check.check_dataset(data, decode=False).imbalance()
+    if imb:
+        print(balance.suggestion(imb))
+    threshold = _balance_threshold() if args.balance_threshold is None else args.balance_threshold
+    for path in stats.plot(data, args.out, args.samples, args.seed, threshold=threshold):
         print(path)
     return 0
 
@@ -160,12 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_split)
 
     t = sub.add_parser(
-        "stats", help="PNG plots: class counts, box sizes, aspect ratios, boxes per image, samples"
+        "stats",
+        help="PNG plots: class counts and balance, box sizes, aspect ratios, boxes per image, samples",
     )
     t.add_argument("data", help="data.yaml, or a folder holding one")
     t.add_argument("--out", required=True, help="folder for the PNG files")
     t.add_argument("--samples", type=int, default=16, help="images in the sample grid (default 16)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--balance-threshold",
+        type=float,
+        help="t of the class balance plot (default: finetune.balance_threshold of configs/finetune/none.yaml)",
+    )
     t.set_defaults(func=_stats)
 
     f = sub.add_parser("fingerprint", help="content hash of images, labels and names (file order ignored)")

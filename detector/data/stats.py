@@ -1,4 +1,4 @@
-"""PNG plots of a dataset: class counts, box sizes, aspect ratios, boxes per image, a sample grid.
+"""PNG plots of a dataset: class counts, class balance, box sizes, aspect ratios, boxes per image, a sample grid.
 
 Uses matplotlib's object API with the Agg canvas (no pyplot state, no display needed).
 """
@@ -10,6 +10,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from detector.data import balance
 from detector.data.scan import Item, scan
 from detector.data.spec import DataSpec
 from detector.io import atomic
@@ -51,6 +52,33 @@ def class_counts(spec: DataSpec, items: list[Item], path: Path) -> Path:
         )
         bottom = [a + b for a, b in zip(bottom, heights, strict=True)]
     ax.set(ylabel="boxes", title="Boxes per class")
+    ax.tick_params(axis="x", labelrotation=45 if spec.nc > 6 else 0)
+    ax.legend()
+    return _save(fig, path)
+
+
+def class_balance(spec: DataSpec, items: list[Item], path: Path, threshold: float) -> Path:
+    """Train images per epoch that hold each class: as they are, and drawn by repeat factor.
+
+    An epoch of repeat-factor sampling holds as many images as the split (``balance_epoch=dataset``),
+    drawn in proportion to each image's factor, so the bars after balancing add up like the ones before.
+    """
+    train = [it for it in items if it.split == "train"] or items
+    classes = [[b[0] for b in it.labels.boxes] for it in train]
+    _, factors = balance.repeat_factors(classes, spec.nc, threshold)
+    bars = {
+        "as they are": balance.images_per_class(classes, spec.nc),
+        f"repeat_factor, t={threshold:g}": [
+            len(train) * s for s in balance.class_shares(classes, spec.nc, factors)
+        ],
+    }
+    fig = _figure(max(6.4, 0.6 * spec.nc + 2))
+    ax = fig.add_subplot()
+    for k, (label, heights) in enumerate(bars.items()):
+        xs = [i + (k - 0.5) * 0.4 for i in range(spec.nc)]
+        ax.bar(xs, heights, width=0.4, label=label, color=PALETTE[k])
+    ax.set_xticks(range(spec.nc), list(spec.names.values()))
+    ax.set(ylabel=f"images per epoch of {len(train)}", title="Train images holding each class, per epoch")
     ax.tick_params(axis="x", labelrotation=45 if spec.nc > 6 else 0)
     ax.legend()
     return _save(fig, path)
@@ -126,17 +154,24 @@ def sample_grid(spec: DataSpec, items: list[Item], path: Path, n: int = 16, seed
     return _save(fig, path)
 
 
-def plot(spec: DataSpec, out_dir: str | Path, samples: int = 16, seed: int = 0) -> list[Path]:
+def plot(
+    spec: DataSpec, out_dir: str | Path, samples: int = 16, seed: int = 0, *, threshold: float
+) -> list[Path]:
     """Write every plot of ``spec`` into ``out_dir`` (created if needed).
 
+    Args:
+        threshold: The repeat-factor threshold of the class balance plot (``finetune.balance_threshold``).
+
     Returns:
-        The PNG files written: class_counts, box_sizes, aspect_ratios, boxes_per_image, samples.
+        The PNG files written: class_counts, class_balance, box_sizes, aspect_ratios, boxes_per_image,
+        samples.
     """
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     items = scan(spec)
     return [
         class_counts(spec, items, out / "class_counts.png"),
+        class_balance(spec, items, out / "class_balance.png", threshold),
         box_sizes(items, out / "box_sizes.png"),
         aspect_ratios(items, out / "aspect_ratios.png"),
         boxes_per_image(spec, items, out / "boxes_per_image.png"),

@@ -15,7 +15,7 @@ from typing import Any
 from detector import runtime
 from detector.errors import DetectorError
 from detector.safeload import CheckpointError
-from detector.train import augment, ema, layer_lr, rundir
+from detector.train import augment, balance, ema, layer_lr, rundir
 from detector.train.plan import Stage
 from detector.train.weights import load_checkpoint
 
@@ -94,10 +94,12 @@ def fit(
         facts.update(_model_facts(trainer, source), augment_applied=_applied_pipeline(trainer))
         if source is not None and (warning := rundir.transfer_warning(facts)):
             log.warning(warning)
+        facts["balance"] = balance.record(trainer, stage.balance)  # the sampler the loader really holds
 
     model = YOLO(str(resume_from) if resume_from else arch, task="detect")
     model.add_callback("on_pretrain_routine_end", collect)
-    for group in [*callbacks, ema.callbacks(stage.ema), layer_lr.callbacks(stage.lr_multiples)]:
+    own = [ema.callbacks(stage.ema), layer_lr.callbacks(stage.lr_multiples), balance.callbacks(stage.balance)]
+    for group in [*callbacks, *own]:
         for event, fn in group.items():
             model.add_callback(event, fn)
     result = model.train(**_train_kwargs(stage, data_yaml, resume_from))

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from detector import config, safeload
 from detector.data import check, spec
 from detector.errors import DetectorError
-from detector.train import augment, devices, ema, freeze, layer_lr, weights
+from detector.train import augment, balance, devices, ema, freeze, layer_lr, weights
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Stage:
     init: Path | None  # checkpoint to transfer from; None = random init
     ema: dict[str, float] | None = None  # finetune.ema; None = Ultralytics' own EMA schedule
     lr_multiples: list[float] | None = None  # finetune.layer_lr, per layer index; None = one lr everywhere
+    balance: balance.Balance | None = None  # finetune.balance: what runs and why; None = not asked about
 
 
 @dataclass
@@ -83,11 +84,12 @@ def _stages(
     init: Path | None,
     average: dict[str, float] | None,
     multiples: list[float] | None,
+    balanced: balance.Balance,
 ) -> tuple[list[Stage], float | None]:
     """One stage, or two for ``finetune.two_stage``; also returns stage 2's lr scale."""
     two = _container(cfg.finetune.get("two_stage"))
     if not two:
-        return [Stage("train", run_dir, kwargs, frozen, init, average, multiples)], None
+        return [Stage("train", run_dir, kwargs, frozen, init, average, multiples, balanced)], None
     unknown = set(two) - set(TWO_STAGE)
     if unknown:
         raise DetectorError(
@@ -103,7 +105,9 @@ def _stages(
     config.validate("finetune.two_stage.train", extra)
     config.check_values("finetune.two_stage.train", extra)
     devices.require_one(extra, "finetune.two_stage.train")
-    stage1 = Stage("stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init, average, multiples)
+    stage1 = Stage(
+        "stage1", run_dir / "stage1", {**kwargs, "epochs": k}, frozen, init, average, multiples, balanced
+    )
     stage2 = Stage(
         "stage2",
         run_dir,
@@ -112,6 +116,7 @@ def _stages(
         run_dir / "stage1" / "weights" / "best.pt",
         average,
         multiples,
+        balanced,
     )
     return [stage1, stage2], float(two["lr_scale"])
 
@@ -155,12 +160,13 @@ def build(
     kwargs, data, report = inputs or check_inputs(cfg)
     average = ema.resolve(_container(cfg.finetune.get("ema")))  # fails before the checkpoint loads
     scales = layer_lr.resolve(_container(cfg.finetune.get("layer_lr")))
+    balanced, notes = balance.resolve(cfg.finetune, kwargs, report, data.names)
     layout = freeze.Layout.from_yaml(cfg.model.arch)
     multiples = layer_lr.per_layer(scales, layout) if scales else None
     setting = _container(cfg.finetune.freeze)
     frozen = freeze.resolve(setting, layout)
     pre = weights.resolve(cfg.model.weights, cfg.paths.weights_dir)
-    warnings = [f"data: {w}" for w in report.summary_lines("warning")]
+    warnings = [f"data: {w}" for w in report.summary_lines("warning")] + notes
     if pre.found:
         if cfg.model.get("trust_checkpoint") is True:  # the user's explicit, loud opt-in for this one file
             safeload.trust(pre.path)
@@ -170,5 +176,5 @@ def build(
             f"finetune.freeze={setting} ignored: freezing randomly initialised layers cannot help."
         )
         frozen = []
-    stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average, multiples)
+    stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average, multiples, balanced)
     return Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)

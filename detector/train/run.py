@@ -31,6 +31,7 @@ def stage_record(stage: planning.Stage, metrics: dict, facts: dict) -> dict[str,
         "freeze": stage.freeze,
         "ema": stage.ema,
         "layer_lr": stage.lr_multiples,
+        "balance": stage.balance.to_dict() if stage.balance else None,  # facts' own, read off the loader, win
         "train": {k: v for k, v in stage.train.items() if k != "augmentations"},  # recorded apart
         "metrics": metrics,
         **facts,

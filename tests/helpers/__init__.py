@@ -142,8 +142,11 @@ class Interrupted(Exception):
     """Stands in for Ctrl-C or a killed job: raised after epoch 1 was saved."""
 
 
-def interrupted_run(run_dir: Path, *overrides: str) -> None:
-    """Start a 2-epoch smoke run the way Hydra would (config in .hydra/) and stop it after epoch 1."""
+def interrupted_run(run_dir: Path, *overrides: str, callbacks: tuple = ()) -> None:
+    """Start a 2-epoch smoke run the way Hydra would (config in .hydra/) and stop it after epoch 1.
+
+    ``callbacks``: more Ultralytics event -> function dicts for the interrupted run.
+    """
     from omegaconf import OmegaConf
 
     from detector.train.run import run
@@ -157,7 +160,7 @@ def interrupted_run(run_dir: Path, *overrides: str) -> None:
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        run(cfg, run_dir, callbacks=[{"on_fit_epoch_end": stop}])
+        run(cfg, run_dir, callbacks=[*callbacks, {"on_fit_epoch_end": stop}])
 
 
 def sample_subset(dst: Path, n: dict[str, int], step: int = 3, classes: list[str] | None = None) -> Path:
