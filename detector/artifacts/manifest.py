@@ -30,6 +30,32 @@ def data_fingerprint(data_yaml: Path) -> dict[str, Any]:
     }
 
 
+def tile_record(run: Run, t: Target) -> dict[str, Any] | None:
+    """The tile settings a tiled run trained with, which predict (and eval) apply by default; else None.
+
+    ``batch`` says how the exported file takes tiles: ``dynamic`` (any number per call) or the static
+    batch size it was exported with (predict pads a short batch).
+    """
+    if run.tile is None:
+        return None
+    args = export_args(t, run.imgsz, True)
+    keep = (
+        "size",
+        "overlap",
+        "min_visibility",
+        "empty_fraction",
+        "seed",
+        "predict",
+        "cache_key",
+        "source_fingerprint",
+    )
+    return {
+        **{k: run.tile[k] for k in keep if k in run.tile},
+        "imgsz": args["imgsz"],
+        "batch": "dynamic" if args.get("dynamic") else int(args.get("batch") or 1),
+    }
+
+
 def build(run: Run, t: Target, stage: Path, exported: Path, metrics: dict) -> dict[str, Any]:
     """The manifest of a version being built in ``stage`` (``files``, name and number come later)."""
     s = run.summary
@@ -52,10 +78,11 @@ def build(run: Run, t: Target, stage: Path, exported: Path, metrics: dict) -> di
             t.format: {
                 "path": exported.relative_to(stage).as_posix(),
                 "runtime": t.runtime.name,
-                "args": export_args(t, run.imgsz),
+                "args": export_args(t, run.imgsz, run.tile is not None),
             },
         },
         "metrics": metrics,
+        "tile": tile_record(run, t),
         "check": {
             "split": "val",
             "images": s.get("data", {}).get("counts", {}).get("val", {}).get("images"),

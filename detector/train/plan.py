@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from detector import config
 from detector.data import check, spec
+from detector.data import tile as tiles
 from detector.errors import DetectorError
 from detector.io import sha256
 from detector.train import augment, devices, ema, freeze, layer_lr, weights
@@ -52,6 +53,9 @@ class Plan:
     freeze_setting: Any
     lr_scale: float | None = None  # two-stage: stage-2 lr = stage-1 lr x this
     warnings: list[str] = field(default_factory=list)
+    tile: dict[str, Any] | None = (
+        None  # data.tile, checked: train on tiles of the dataset; None: whole images
+    )
 
 
 def _container(node: Any) -> Any:
@@ -108,8 +112,18 @@ def _stages(
     return [stage1, stage2], float(two["lr_scale"])
 
 
+def tile_settings(cfg: DictConfig) -> dict[str, Any] | None:
+    """``data.tile`` checked (dataset and predict settings), or None when the run trains on whole images."""
+    node = _container(config.require(cfg.data, ["tile"], "data")["tile"])
+    if node is None:
+        return None
+    predict = tiles.predict_settings(config.require(node, ["predict"], "data.tile")["predict"])
+    return {**tiles.settings(node), "predict": predict}
+
+
 def check_inputs(cfg: DictConfig) -> tuple[dict[str, Any], spec.DataSpec, check.Report]:
-    """The cheap checks (no ultralytics import): train keys, one device, augmentations, data.yaml and labels.
+    """The cheap checks (no ultralytics import): train keys, one device, augmentations, tile settings,
+    data.yaml and labels.
 
     Returns:
         The train kwargs (with ``augmentations``, the built albumentations transforms, unless the
@@ -117,6 +131,7 @@ def check_inputs(cfg: DictConfig) -> tuple[dict[str, Any], spec.DataSpec, check.
     """
     kwargs = train_kwargs(cfg)
     devices.require_one(kwargs)
+    tile_settings(cfg)
     transforms = augment.build(cfg.get("augment"))
     if transforms is not None:  # config.RESERVED refuses this key from the train group: it comes from augment
         kwargs["augmentations"] = transforms
@@ -161,4 +176,16 @@ def build(
             )
             frozen = []
     stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average, multiples)
-    return Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)
+    return Plan(
+        run_dir,
+        str(cfg.model.arch),
+        layout,
+        pre,
+        data,
+        report,
+        stages,
+        setting,
+        lr_scale,
+        warnings,
+        tile_settings(cfg),
+    )
