@@ -4,6 +4,7 @@
     detector-artifacts show NAME[/vN|/latest] [--json]
     detector-artifacts verify NAME[/vN|/latest]
     detector-artifacts predict NAME[/vN|/latest] IMAGE_OR_FOLDER... [--format onnx] [--out DIR]
+                               [--tile SIZE [--overlap F] [--batch N] [--full-frame|--no-full-frame]]
 
 A version is named ``NAME`` (its latest), ``NAME/latest``, ``NAME/v3`` or by its folder's path.
 Exit status: 0 ok, 1 ``verify`` found a difference, 2 bad input.
@@ -109,7 +110,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     v = store.resolve(args.ref, args.dir)
     out = Path(args.out) if args.out else Path("predictions") / v.name / f"v{v.number}"
-    boxes = predict(v, args.images, out, fmt=args.format, conf=args.conf)
+    tile = {"size": args.tile, "overlap": args.overlap, "batch": args.batch, "full_frame": args.full_frame}
+    boxes = predict(v, args.images, out, fmt=args.format, conf=args.conf, tile=tile)
     images = json.loads(boxes.read_text())["images"]
     print(
         f"{sum(len(i['boxes']) for i in images)} boxes in {len(images)} images; annotated images and boxes.json in:"
@@ -139,6 +141,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--format", help="exported format to run (default: the version's)")
     s.add_argument("--out", help="output folder (default predictions/NAME/vN)")
     s.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
+    own = "default: the version's own, if trained on tiles, else configs/tile/default.yaml"
+    s.add_argument(
+        "--tile",
+        type=int,
+        metavar="SIZE",
+        help="slice each image into SIZE px tiles (0: whole images; "
+        "default: the version's own tile size when it was trained on tiles)",
+    )
+    s.add_argument("--overlap", type=float, help=f"share of a tile its neighbour overlaps ({own})")
+    s.add_argument("--batch", type=int, help=f"tiles per runtime call ({own})")
+    s.add_argument(
+        "--full-frame",
+        action=argparse.BooleanOptionalAction,
+        help=f"add one pass over the whole image ({own})",
+    )
     s.set_defaults(fn=cmd_predict)
     return p
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from detector import runtime
+from detector.artifacts import slicing
 from detector.artifacts.store import Version
 from detector.data.spec import IMG_FORMATS
 from detector.errors import DetectorError
@@ -61,9 +62,18 @@ def _check_files(version: Version, manifest: dict, rel: str) -> None:
 
 
 def predict(
-    version: Version, images: list[str], out: Path, fmt: str | None = None, conf: float = 0.25
+    version: Version,
+    images: list[str],
+    out: Path,
+    fmt: str | None = None,
+    conf: float = 0.25,
+    tile: dict[str, Any] | None = None,
 ) -> Path:
     """Detect objects in ``images`` with the version's exported file; write annotated images + boxes.json.
+
+    A version trained on tiles slices every image as it was trained (its manifest's ``tile``);
+    ``tile`` overrides that (``size``, 0 for whole frames, ``overlap``, ``batch``, ``full_frame``), and
+    ``size`` slices a whole-frame version too (:mod:`detector.artifacts.slicing`).
 
     Returns:
         The path of ``boxes.json`` in ``out``.
@@ -76,6 +86,11 @@ def predict(
     rel = manifest["exports"][fmt]["path"]
     _check_files(version, manifest, rel)
     sources = _images(images)
+    sliced = slicing.resolve(manifest, tile or {})
+    if sliced is not None:  # through the runtime itself, in batches of tiles: no Ultralytics, no torch
+        names = manifest["model"]["names"]
+        records, backend = slicing.predict_images(version.path / rel, fmt, sources, sliced, conf, out, names)
+        return _save(out, version, manifest, fmt, backend, conf, records, sliced.as_dict())
     runtime.configure()
     from ultralytics import YOLO
 
@@ -107,15 +122,23 @@ def predict(
                 ],
             }
         )
-    backend = model.predictor.model
+    backend = getattr(model.predictor.model, "format", None)  # Ultralytics AutoBackend's name for what ran
+    return _save(out, version, manifest, fmt, backend, conf, records, None)
+
+
+def _save(
+    out: Path, version: Version, manifest: dict, fmt: str, backend, conf: float, records: list, tile
+) -> Path:
+    """Write boxes.json: what ran, with which settings, and every image's boxes."""
     doc = {
         "artifact": version.label,
         "format": fmt,
-        "file": rel,
+        "file": manifest["exports"][fmt]["path"],
         "runtime": manifest["exports"][fmt]["runtime"],
-        "backend": getattr(backend, "format", None),  # Ultralytics AutoBackend's name for what ran
-        "imgsz": imgsz,
+        "backend": backend,
+        "imgsz": manifest["model"]["imgsz"],
         "conf": conf,
+        "tile": tile,  # the slicing applied; null: whole frames
         "images": records,
     }
     write_json(out / "boxes.json", doc)
