@@ -95,31 +95,37 @@ def predict_whole(image: np.ndarray, model: runtimes.Model, conf: float) -> np.n
     out = runtimes.infer(model, runtimes.to_input(canvas[None], size))
     dets = runtimes.decode(out, conf, model.end2end)[0]
     dets[:, :4] = (dets[:, :4] - np.array([left, top, left, top], np.float32)) / r
+    return _in_frame(dets, np.array([0, 0, w, h]), h, w)
+
+
+def _in_frame(dets: np.ndarray, cell: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Tile-pixel detections shifted to frame pixels and clipped to what the tile shows of the frame,
+    as Ultralytics clips boxes to an image (the padding of an edge tile shows nothing)."""
+    x1, y1, x2, y2 = (float(v) for v in cell)
+    dets[:, [0, 2]] = np.clip(dets[:, [0, 2]] + x1, x1, min(x2, width))
+    dets[:, [1, 3]] = np.clip(dets[:, [1, 3]] + y1, y1, min(y2, height))
     return dets
 
 
 def predict_frame(image: np.ndarray, model: runtimes.Model, s: Slicing, conf: float) -> np.ndarray:
-    """Sliced prediction of one BGR frame: (M, 6) ``x1, y1, x2, y2, score, class`` in frame pixels."""
+    """Sliced prediction of one frame: (M, 6) ``x1, y1, x2, y2, score, class`` in frame pixels."""
     h, w = image.shape[:2]
     cells = grid.tile_grid(h, w, s.size, s.overlap)
     scale = np.float32(s.size / model.imgsz)
     found, cuts = [], []
-    for start in range(0, len(cells), s.batch):
+    for start in range(0, len(cells), s.batch):  # one runtime call per batch of tiles
         batch = cells[start : start + s.batch]
         x = runtimes.to_input(np.stack([grid.crop(image, b) for b in batch]), model.imgsz)
         for cell, dets in zip(
             batch, runtimes.decode(runtimes.infer(model, x), conf, model.end2end), strict=True
         ):
-            dets[:, :4] = dets[:, :4] * scale + np.tile(cell[:2], 2).astype(np.float32)
-            found.append(dets)
-            cuts.append(_cut(dets, cell, h, w, s.edge_margin))
+            dets[:, :4] *= scale
+            found.append(_in_frame(dets, cell, h, w))
+            cuts.append(_cut(found[-1], cell, h, w, s.edge_margin))
     if s.full_frame and len(cells) > 1:
         found.append(predict_whole(image, model, conf))
         cuts.append(np.zeros(len(found[-1]), bool))
-    dets = np.concatenate(found)
-    dets[:, [0, 2]] = np.clip(dets[:, [0, 2]], 0, w)  # padded tiles reach past the frame
-    dets[:, [1, 3]] = np.clip(dets[:, [1, 3]], 0, h)
-    return boxes.nms(dets, s.merge_iou, cut=np.concatenate(cuts))
+    return boxes.nms(np.concatenate(found), s.merge_iou, cut=np.concatenate(cuts))
 
 
 def predict(image: np.ndarray, model: runtimes.Model, s: Slicing | None, conf: float) -> np.ndarray:
