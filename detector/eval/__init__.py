@@ -1,0 +1,1 @@
+"""Evaluation of runs and published versions (``detector-eval``, issue 19)."""
