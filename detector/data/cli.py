@@ -150,6 +150,24 @@ def _fingerprint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tile_parser(sub) -> None:
+    """``tile``'s arguments; their defaults come from configs/tile/default.yaml, read when it runs."""
+    d = "default: configs/tile/default.yaml"
+    t = sub.add_parser("tile", help="overlapping tiles of every image, boxes clipped: a new dataset")
+    t.add_argument("data", help="data.yaml, or a folder holding one")
+    t.add_argument("--out", required=True, help="new output folder (must not exist)")
+    t.add_argument("--size", type=int, help=f"tile side in px, a multiple of 32 ({d})")
+    t.add_argument("--overlap", type=float, help=f"share of a tile its neighbour overlaps, in [0, 0.9) ({d})")
+    t.add_argument(
+        "--min-visibility",
+        type=float,
+        help=f"keep a cut box when this share of it is in the tile, (0, 1] ({d})",
+    )
+    t.add_argument("--empty-fraction", type=float, help=f"share of tiles without boxes kept, [0, 1] ({d})")
+    t.add_argument("--seed", type=int, help=f"picks the empty tiles kept ({d})")
+    t.set_defaults(func=_tile)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="detector-data", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -192,20 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--link", choices=LINKS, default="copy", help="how images are placed (default: copy)")
     s.set_defaults(func=_split)
 
-    d = "default: configs/tile/default.yaml"
-    t = sub.add_parser("tile", help="overlapping tiles of every image, boxes clipped: a new dataset")
-    t.add_argument("data", help="data.yaml, or a folder holding one")
-    t.add_argument("--out", required=True, help="new output folder (must not exist)")
-    t.add_argument("--size", type=int, help=f"tile side in px, a multiple of 32 ({d})")
-    t.add_argument("--overlap", type=float, help=f"share of a tile its neighbour overlaps, in [0, 0.9) ({d})")
-    t.add_argument(
-        "--min-visibility",
-        type=float,
-        help=f"keep a cut box when this share of it is in the tile, (0, 1] ({d})",
-    )
-    t.add_argument("--empty-fraction", type=float, help=f"share of tiles without boxes kept, [0, 1] ({d})")
-    t.add_argument("--seed", type=int, help=f"picks the empty tiles kept ({d})")
-    t.set_defaults(func=_tile)
+    _tile_parser(sub)
 
     t = sub.add_parser(
         "stats", help="PNG plots: class counts, box sizes, aspect ratios, boxes per image, samples"
