@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from detector.artifacts.target import Target, export_args
+from detector.data import tile as tiles
 from detector.provenance import git_state, machine, versions
 from detector.tables import pct
 from detector.train.rundir import Run
@@ -39,16 +40,7 @@ def tile_record(run: Run, t: Target) -> dict[str, Any] | None:
     if run.tile is None:
         return None
     args = export_args(t, run.imgsz, True)
-    keep = (
-        "size",
-        "overlap",
-        "min_visibility",
-        "empty_fraction",
-        "seed",
-        "predict",
-        "cache_key",
-        "source_fingerprint",
-    )
+    keep = (*tiles.KEYS, "predict", "cache_key", "source_fingerprint")
     return {
         **{k: run.tile[k] for k in keep if k in run.tile},
         "imgsz": args["imgsz"],

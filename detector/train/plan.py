@@ -53,9 +53,7 @@ class Plan:
     freeze_setting: Any
     lr_scale: float | None = None  # two-stage: stage-2 lr = stage-1 lr x this
     warnings: list[str] = field(default_factory=list)
-    tile: dict[str, Any] | None = (
-        None  # data.tile, checked: train on tiles of the dataset; None: whole images
-    )
+    tile: dict[str, Any] | None = None  # data.tile, checked; None: train on whole images
 
 
 def _container(node: Any) -> Any:
@@ -176,16 +174,6 @@ def build(
             )
             frozen = []
     stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average, multiples)
-    return Plan(
-        run_dir,
-        str(cfg.model.arch),
-        layout,
-        pre,
-        data,
-        report,
-        stages,
-        setting,
-        lr_scale,
-        warnings,
-        tile_settings(cfg),
-    )
+    plan = Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)
+    plan.tile = tile_settings(cfg)
+    return plan
