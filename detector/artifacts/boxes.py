@@ -20,15 +20,14 @@ import numpy as np
 EMPTY = np.zeros((0, 6), np.float32)
 
 
-def _overlaps(box: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(IoU, IoS) of one box (4,) against many (n, 4)."""
-    w = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    h = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    inter = w * h
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    iou = inter / np.maximum(area + areas - inter, 1e-9)
-    return iou, inter / np.maximum(np.minimum(area, areas), 1e-9)
+def _overlaps(
+    box: np.ndarray, area: float, others: np.ndarray, areas: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(IoU, IoS) of one box (4,) of ``area`` against many (n, 4) of ``areas``."""
+    w = np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0])
+    h = np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1])
+    inter = np.maximum(w, 0) * np.maximum(h, 0)
+    return inter / np.maximum(area + areas - inter, 1e-9), inter / np.maximum(np.minimum(area, areas), 1e-9)
 
 
 def nms(
@@ -53,6 +52,7 @@ def nms(
     order_x = np.argsort(boxes[:, 0], kind="stable")
     x1_sorted = boxes[order_x, 0]
     max_w = float((boxes[:, 2] - boxes[:, 0]).max())
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     done = np.zeros(len(dets), bool)
     keep: list[int] = []
     for i in np.argsort(-dets[:, 4], kind="stable"):
@@ -66,7 +66,7 @@ def nms(
         cand = order_x[lo:hi]
         cand = cand[~done[cand]]
         if len(cand):
-            iou, ios = _overlaps(boxes[i], boxes[cand])
+            iou, ios = _overlaps(boxes[i], areas[i], boxes[cand], areas[cand])
             same = iou > threshold
             if cut is not None:
                 same |= (cut[cand] | cut[i]) & (ios > threshold)
