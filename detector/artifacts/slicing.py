@@ -155,7 +155,7 @@ def _draw(image: np.ndarray, dets: np.ndarray, names: dict) -> np.ndarray:
         p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))
         cv2.rectangle(image, p1, p2, (0, 200, 0), lw)
         text = f"{names.get(int(cls), int(cls))} {score:.2f}"
-        cv2.putText(image, text, (p1[0], max(p1[1] - lw, 10)), 0, lw / 3, (0, 200, 0), max(lw // 2, 1))
+        cv2.putText(image, text, (p1[0], max(p1[1] - lw, 10)), 0, lw / 4, (0, 200, 0), max(lw // 2, 1))
     return image
 
 
