@@ -155,3 +155,28 @@ def rare_sample(tmp_path: Path) -> Path:
     from helpers import sample_subset
 
     return sample_subset(tmp_path / "rare", {"train": 64, "val": 16}, step=1, classes=list("abcde"))
+
+
+@pytest.fixture(scope="session")
+def tiled_version(tmp_path_factory) -> SimpleNamespace:
+    """A run trained on 256 px tiles of a sample subset (``tile=default``, 64 px, one epoch), published as ONNX."""
+    from helpers import sample_subset
+
+    from detector.artifacts import export, target
+    from detector.train.run import run
+
+    root = tmp_path_factory.mktemp("tiled")
+    data = sample_subset(root / "data", {"train": 16, "val": 4})
+    cfg = compose(
+        "debug=smoke",
+        "model.weights=null",
+        "data=custom",
+        f"data.yaml={data}",
+        "tile=default",
+        "data.tile.size=256",
+        f"paths.tiles_dir={root / 'cache'}",
+    )
+    summary = run(cfg, root / "run")
+    t = target.target(compose("export=onnx", "export.publish.latency_runs=1", config="export").export)
+    version = export.publish(root / "run", t, root / "artifacts")
+    return SimpleNamespace(summary=summary, version=version.path, data=data, root=root)

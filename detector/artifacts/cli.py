@@ -4,6 +4,7 @@
     detector-artifacts show NAME[/vN|/latest] [--json]
     detector-artifacts verify NAME[/vN|/latest] [--sha256 HASH]
     detector-artifacts predict NAME[/vN|/latest] IMAGE_OR_FOLDER... [--format onnx] [--out DIR]
+                               [--tile SIZE [--overlap F] [--batch N] [--full-frame|--no-full-frame]]
 
 A version is named ``NAME`` (its latest), ``NAME/latest``, ``NAME/v3`` or by its folder's path.
 Exit status: 0 ok, 1 ``verify`` found a difference (or ``list`` skipped a damaged manifest), 2 bad input.
@@ -123,7 +124,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     v = store.resolve(args.ref, args.dir)
     out = Path(args.out) if args.out else Path("predictions") / v.name / f"v{v.number}"
-    boxes = predict(v, args.images, out, fmt=args.format, conf=args.conf)
+    tile = {"size": args.tile, "overlap": args.overlap, "batch": args.batch, "full_frame": args.full_frame}
+    boxes = predict(v, args.images, out, fmt=args.format, conf=args.conf, tile=tile)
     doc = json.loads(boxes.read_text())
     images = doc["images"]
     for s in doc["skipped"]:
@@ -161,6 +163,21 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         help="one confidence threshold for every class (default: the version's per-class thresholds, "
         "or 0.25 for a version that stores none)",
+    )
+    own = "default: the version's own, if trained on tiles, else configs/tile/default.yaml"
+    s.add_argument(
+        "--tile",
+        type=int,
+        metavar="SIZE",
+        help="slice each image into SIZE px tiles (0: whole images; "
+        "default: the version's own tile size when it was trained on tiles)",
+    )
+    s.add_argument("--overlap", type=float, help=f"share of a tile its neighbour overlaps ({own})")
+    s.add_argument("--batch", type=int, help=f"tiles per runtime call ({own})")
+    s.add_argument(
+        "--full-frame",
+        action=argparse.BooleanOptionalAction,
+        help=f"add one pass over the whole image ({own})",
     )
     s.set_defaults(fn=cmd_predict)
     return p

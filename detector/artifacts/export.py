@@ -35,7 +35,7 @@ def export_file(weights: Path, t: Target, run: Run) -> Path:
     """Export ``weights`` with Ultralytics beside themselves; returns the file (or folder) it made."""
     from ultralytics import YOLO
 
-    kwargs = export_args(t, run.imgsz)
+    kwargs = export_args(t, run.imgsz, run.tile is not None)
     if t.int8:
         kwargs["data"] = str(run.data_yaml)  # calibrate on the run's own data
     try:
@@ -92,7 +92,7 @@ def check(
     """
     from detector.data.spec import load
 
-    args = export_args(t, run.imgsz)
+    args = export_args(t, run.imgsz, run.tile is not None)
     imgsz, device = args["imgsz"], str(args["device"])
     image = load(run.data_yaml).splits["val"][0]
     metrics, stats = {}, None

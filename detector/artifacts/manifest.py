@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from detector.artifacts.target import Target, export_args
+from detector.data import tile as tiles
 from detector.provenance import git_state, machine, versions
 from detector.tables import pct
 from detector.train.rundir import Run
@@ -27,6 +28,23 @@ def data_fingerprint(data_yaml: Path) -> dict[str, Any]:
     return {
         "sha256": fingerprint(data_yaml),
         "method": "detector-data fingerprint (names + image/label content)",
+    }
+
+
+def tile_record(run: Run, t: Target) -> dict[str, Any] | None:
+    """The tile settings a tiled run trained with, which predict (and eval) apply by default; else None.
+
+    ``batch`` says how the exported file takes tiles: ``dynamic`` (any number per call) or the static
+    batch size it was exported with (predict pads a short batch).
+    """
+    if run.tile is None:
+        return None
+    args = export_args(t, run.imgsz, True)
+    keep = (*tiles.KEYS, "predict", "cache_key", "source_fingerprint")
+    return {
+        **{k: run.tile[k] for k in keep if k in run.tile},
+        "imgsz": args["imgsz"],
+        "batch": "dynamic" if args.get("dynamic") else int(args.get("batch") or 1),
     }
 
 
@@ -52,10 +70,11 @@ def build(run: Run, t: Target, stage: Path, exported: Path, metrics: dict) -> di
             t.format: {
                 "path": exported.relative_to(stage).as_posix(),
                 "runtime": t.runtime.name,
-                "args": export_args(t, run.imgsz),
+                "args": export_args(t, run.imgsz, run.tile is not None),
             },
         },
         "metrics": metrics,
+        "tile": tile_record(run, t),
         "check": {
             "split": "val",
             "images": s.get("data", {}).get("counts", {}).get("val", {}).get("images"),

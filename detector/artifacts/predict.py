@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from detector import runtime
+from detector.artifacts import runtimes, slicing
 from detector.artifacts.integrity import export_file
 from detector.artifacts.store import Version
 from detector.data.spec import IMG_FORMATS
@@ -105,11 +106,20 @@ def _kept(r, per_class: dict[int, float]):
 
 
 def predict(
-    version: Version, images: list[str], out: Path, fmt: str | None = None, conf: float | None = None
+    version: Version,
+    images: list[str],
+    out: Path,
+    fmt: str | None = None,
+    conf: float | None = None,
+    tile: dict[str, Any] | None = None,
 ) -> Path:
     """Detect objects in ``images`` with the version's exported file; write annotated images + boxes.json.
 
     A box is kept when its confidence reaches its class's threshold (:func:`class_thresholds`).
+
+    A version trained on tiles slices every image as it was trained (its manifest's ``tile``);
+    ``tile`` overrides that (``size``, 0 for whole frames, ``overlap``, ``batch``, ``full_frame``), and
+    ``size`` slices a whole-frame version too (:mod:`detector.artifacts.slicing`).
 
     An image that cannot be decoded is reported in ``boxes.json`` (``skipped``) and the others are
     processed; output names are unique even when images from several folders share a name.
@@ -125,28 +135,21 @@ def predict(
     fmt = pick_format(manifest, fmt)
     exported = export_file(version, fmt)
     sources = _images(images)
-    runtime.configure()
-    from ultralytics import YOLO
-
-    model = YOLO(str(exported), task="detect")
-    imgsz = manifest["model"]["imgsz"]
-    records, skipped, used = [], [], set()
+    sliced = slicing.resolve(manifest, tile or {})
     per_class, source = class_thresholds(manifest, conf)
     floor = min(per_class.values())  # the runtime keeps the lowest; each class's own is applied after
+    run = _sliced(exported, fmt, sliced, manifest) if sliced is not None else _whole(exported, manifest)
+    records, skipped, used = [], [], set()
     for src in sources:
-        img = _read(src)
-        if img is None:
+        found = run(src, floor, per_class)
+        if found is None:
             skipped.append({"image": str(src.resolve()), "reason": "cannot be decoded as an image"})
             continue
-        (r,) = model.predict(img, imgsz=imgsz, conf=floor, verbose=False)
-        r = _kept(r, per_class)
+        save, record = found
         out.mkdir(parents=True, exist_ok=True)
         name = unique_name(src.stem, used)
-        r.save(filename=str(out / name))
-        h, w = r.orig_shape
-        records.append(
-            {"image": str(src.resolve()), "annotated": name, "height": h, "width": w, "boxes": _boxes(r)}
-        )
+        save(out / name)
+        records.append({"image": str(src.resolve()), "annotated": name, **record})
     if not records:
         raise DetectorError(f"None of the {len(sources)} images could be decoded: {skipped[0]['image']} ...")
     doc = {
@@ -154,14 +157,56 @@ def predict(
         "format": fmt,
         "file": manifest["exports"][fmt]["path"],
         "runtime": manifest["exports"][fmt]["runtime"],
-        "backend": getattr(
-            model.predictor.model, "format", None
-        ),  # Ultralytics AutoBackend's name for what ran
-        "imgsz": imgsz,
+        "backend": run.backend,  # what really ran: Ultralytics AutoBackend's name, or the runtime's
+        "imgsz": manifest["model"]["imgsz"],
         "conf": {manifest["model"]["names"][str(c)]: t for c, t in per_class.items()},  # per class
         "thresholds": source,
+        "tile": sliced.as_dict() if sliced is not None else None,  # the slicing applied; null: whole frames
         "images": records,
         "skipped": skipped,
     }
     write_json(out / "boxes.json", doc)
     return out / "boxes.json"
+
+
+def _whole(exported: Path, manifest: dict):
+    """Whole frames through Ultralytics' AutoBackend (the deployer's usual path)."""
+    runtime.configure()
+    from ultralytics import YOLO
+
+    model = YOLO(str(exported), task="detect")
+    imgsz = manifest["model"]["imgsz"]
+
+    def run(src: Path, floor: float, per_class: dict[int, float]):
+        img = _read(src)
+        if img is None:
+            return None
+        (r,) = model.predict(img, imgsz=imgsz, conf=floor, verbose=False)
+        r = _kept(r, per_class)
+        h, w = r.orig_shape
+        run.backend = getattr(model.predictor.model, "format", None)
+        return (lambda path: r.save(filename=str(path))), {"height": h, "width": w, "boxes": _boxes(r)}
+
+    run.backend = None
+    return run
+
+
+def _sliced(exported: Path, fmt: str, sliced: slicing.Slicing, manifest: dict):
+    """Tiles batched through the runtime itself (ONNX Runtime, OpenVINO): no Ultralytics, no torch."""
+    import cv2
+
+    model = runtimes.open_model(exported, fmt)
+    names = {int(k): v for k, v in manifest["model"]["names"].items()}  # manifest.json keys are strings
+
+    def run(src: Path, floor: float, per_class: dict[int, float]):
+        image = slicing.read(src)
+        if image is None:
+            return None
+        dets = slicing.predict_frame(image, model, sliced, floor)
+        dets = dets[[p >= per_class[int(c)] for p, c in dets[:, 4:6].tolist()]] if len(dets) else dets
+        rec = slicing.record(src, "", image.shape, dets, names)
+        rec = {k: rec[k] for k in ("height", "width", "boxes")}
+        return (lambda path: cv2.imwrite(str(path), slicing.draw(image, dets, names))), rec
+
+    run.backend = model.backend
+    return run

@@ -119,6 +119,10 @@ def target(node: DictConfig | dict | None) -> Target | None:
     return t
 
 
-def export_args(t: Target, imgsz: int | list[int]) -> dict[str, Any]:
-    """The export() keys used: the configured ones over the run's ``imgsz`` and CPU."""
-    return {"imgsz": imgsz, "device": "cpu", **t.kwargs}
+def export_args(t: Target, imgsz: int | list[int], tiled: bool = False) -> dict[str, Any]:
+    """The export() keys used: the configured ones over the run's ``imgsz`` and CPU.
+
+    A run trained on tiles (``tiled``) is exported with ``dynamic=True`` unless ``export.dynamic``
+    is set: sliced predict then hands the runtime a whole batch of tiles in one call.
+    """
+    return {"imgsz": imgsz, "device": "cpu", **({"dynamic": True} if tiled else {}), **t.kwargs}

@@ -1,4 +1,4 @@
-"""``detector-data``: check, convert, split, plot and fingerprint datasets.
+"""``detector-data``: check, convert, split, tile, plot and fingerprint datasets.
 
 Exit status: 0 done (check: no errors), 1 check found errors, 2 unusable input.
 """
@@ -105,6 +105,39 @@ def _split(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_tiles(data_yaml: Path, report) -> str:
+    """What ``tile`` prints: per-split counts, skipped images, the new data.yaml."""
+    rows = [["split", "images", "tiles", "empty kept", "empty dropped", "boxes in", "boxes out", "cut boxes"]]
+    for split, n in report.counts.items():
+        rows.append([split, *(str(v) for v in vars(n).values())])
+    s = report.settings
+    out = [f"source       {report.source}", f"fingerprint  {report.source_fingerprint}"]
+    out += [f"tiles        {s['size']} px, overlap {s['overlap']}, min visibility {s['min_visibility']}", ""]
+    out += [*table(rows, left=1), ""]
+    if report.skipped:
+        out += [f"{len(report.skipped)} image(s) could not be decoded and were skipped:"]
+        out += [f"  {x['image']}: {x['reason']}" for x in report.skipped] + [""]
+    if report.label_problems:
+        out += [
+            f"{report.label_problems} label problem(s) left out; see: detector-data check {report.source}",
+            "",
+        ]
+    return "\n".join([*out, str(data_yaml)])
+
+
+def _tile(args: argparse.Namespace) -> int:
+    from detector.data.tile import defaults, settings, tile_dataset
+
+    given = {"size": args.size, "overlap": args.overlap, "min_visibility": args.min_visibility}
+    given |= {"empty_fraction": args.empty_fraction, "seed": args.seed}
+    s = settings({k: v if v is not None else defaults()[k] for k, v in given.items()}, "tile")
+    data_yaml, report = tile_dataset(args.data, args.out, s)
+    print(format_tiles(data_yaml, report))  # last line: the new data.yaml
+    if report.skipped:
+        print(f"warning: {len(report.skipped)} undecodable image(s) skipped (listed above)", file=sys.stderr)
+    return 0
+
+
 def _balance_threshold() -> float:
     """``finetune.balance_threshold``'s default, read from the YAML that defines it."""
     from omegaconf import OmegaConf
@@ -132,6 +165,24 @@ def _fingerprint(args: argparse.Namespace) -> int:
 
     print(fingerprint(args.data))
     return 0
+
+
+def _tile_parser(sub) -> None:
+    """``tile``'s arguments; their defaults come from configs/tile/default.yaml, read when it runs."""
+    d = "default: configs/tile/default.yaml"
+    t = sub.add_parser("tile", help="overlapping tiles of every image, boxes clipped: a new dataset")
+    t.add_argument("data", help="data.yaml, or a folder holding one")
+    t.add_argument("--out", required=True, help="new output folder (must not exist)")
+    t.add_argument("--size", type=int, help=f"tile side in px, a multiple of 32 ({d})")
+    t.add_argument("--overlap", type=float, help=f"share of a tile its neighbour overlaps, in [0, 0.9) ({d})")
+    t.add_argument(
+        "--min-visibility",
+        type=float,
+        help=f"keep a cut box when this share of it is in the tile, (0, 1] ({d})",
+    )
+    t.add_argument("--empty-fraction", type=float, help=f"share of tiles without boxes kept, [0, 1] ({d})")
+    t.add_argument("--seed", type=int, help=f"picks the empty tiles kept ({d})")
+    t.set_defaults(func=_tile)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--names", nargs="+", help="class names, when SRC has no data.yaml")
     s.add_argument("--link", choices=LINKS, default="copy", help="how images are placed (default: copy)")
     s.set_defaults(func=_split)
+
+    _tile_parser(sub)
 
     t = sub.add_parser(
         "stats",

@@ -1,16 +1,18 @@
 """Write a YOLO detection dataset (images/, labels/, data.yaml) all at once or not at all.
 
 Everything is written into a hidden sibling folder that is renamed to the output only when
-complete, so an interrupted convert or split never leaves a folder that looks finished.
-Inputs are only ever read.
+complete, so an interrupted convert, split or tile never leaves a folder that looks finished.
+Inputs are only ever read. An image is a file to place, or one made on the fly (a tile) that
+writes itself; rows may be generators, so a big dataset streams through without being held.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -21,8 +23,20 @@ LINKS = ("copy", "symlink", "hardlink")
 Label = Sequence[Box] | Path | None  # boxes to write, a label file to copy verbatim, or no label
 
 
-def _place(src: Path, dst: Path, link: str) -> None:
-    if link == "symlink":
+class Generated(Protocol):
+    """An image made while writing (a tile): its file name, and how it writes itself."""
+
+    name: str
+
+    def save(self, dst: Path) -> None:
+        """Write the image to ``dst``."""
+        ...
+
+
+def _place(src: Path | Generated, dst: Path, link: str) -> None:
+    if not isinstance(src, Path):
+        src.save(dst)
+    elif link == "symlink":
         os.symlink(src.resolve(), dst)
     elif link == "hardlink":
         try:
@@ -52,18 +66,21 @@ def label_text(boxes: Sequence[Box]) -> str:
 def write_dataset(
     out: str | Path,
     names: dict[int, str],
-    splits: dict[str, list[tuple[Path, Label]]],
+    splits: dict[str, Iterable[tuple[Path | Generated, Label]]],
     link: str = "copy",
     note: str = "",
+    extra: Callable[[], dict[str, str]] | None = None,
 ) -> Path:
     """Write ``splits`` (split -> [(image, label)]) as a new dataset in ``out``.
 
     Args:
         out: The new dataset folder; it must not exist yet.
         names: Class id -> name.
-        splits: Per split, each image's source path and its label.
-        link: How images get there: ``copy``, ``symlink`` (absolute) or ``hardlink``.
-        note: A comment line for the top of data.yaml (where the data came from).
+        splits: Per split, each image (a source path, or a :class:`Generated` image) and its label.
+        link: How source images get there: ``copy``, ``symlink`` (absolute) or ``hardlink``.
+        note: Comment lines for the top of data.yaml (where the data came from).
+        extra: Called once every image is written; returns more files (name -> text) to write
+            beside data.yaml, so they can report on what was written.
 
     Returns:
         The new ``data.yaml``.
@@ -95,6 +112,8 @@ def write_dataset(
         header = "".join(f"# {line}\n" for line in note.splitlines())
         header += "# `path` is left out: train/val resolve relative to this file's folder.\n"
         (tmp / "data.yaml").write_text(header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        for name, text in (extra() if extra else {}).items():
+            (tmp / name).write_text(text)
         os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from detector import config, safeload
 from detector.data import check, spec
+from detector.data import tile as tiles
 from detector.errors import DetectorError
 from detector.train import augment, balance, devices, ema, freeze, layer_lr, weights
 
@@ -52,6 +53,7 @@ class Plan:
     freeze_setting: Any
     lr_scale: float | None = None  # two-stage: stage-2 lr = stage-1 lr x this
     warnings: list[str] = field(default_factory=list)
+    tile: dict[str, Any] | None = None  # data.tile, checked; None: train on whole images
 
 
 def _container(node: Any) -> Any:
@@ -121,9 +123,18 @@ def _stages(
     return [stage1, stage2], float(two["lr_scale"])
 
 
+def tile_settings(cfg: DictConfig) -> dict[str, Any] | None:
+    """``data.tile`` checked (dataset and predict settings), or None when the run trains on whole images."""
+    node = _container(config.require(cfg.data, ["tile"], "data")["tile"])
+    if node is None:
+        return None
+    predict = tiles.predict_settings(config.require(node, ["predict"], "data.tile")["predict"])
+    return {**tiles.settings(node), "predict": predict}
+
+
 def check_inputs(cfg: DictConfig) -> tuple[dict[str, Any], spec.DataSpec, check.Report]:
-    """Every check before training, cheapest first: train keys, one device, augmentations, data.yaml and
-    labels (no Ultralytics import so far), then the train values with Ultralytics' own ``check_cfg``.
+    """Every check before training, cheapest first: train keys, one device, augmentations, tile settings,
+    data.yaml and labels (no Ultralytics import so far), then the train values with Ultralytics' own ``check_cfg``.
 
     Returns:
         The train kwargs (with ``augmentations``, the built albumentations transforms, unless the
@@ -131,6 +142,7 @@ def check_inputs(cfg: DictConfig) -> tuple[dict[str, Any], spec.DataSpec, check.
     """
     kwargs = train_kwargs(cfg)  # keys first: a typo fails in about a second
     devices.require_one(kwargs)
+    tile_settings(cfg)
     transforms = augment.build(cfg.get("augment"))
     if transforms is not None:  # config.RESERVED refuses this key from the train group: it comes from augment
         kwargs["augmentations"] = transforms
@@ -177,4 +189,6 @@ def build(
         )
         frozen = []
     stages, lr_scale = _stages(cfg, run_dir, kwargs, frozen, layout, pre.path, average, multiples, balanced)
-    return Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)
+    plan = Plan(run_dir, str(cfg.model.arch), layout, pre, data, report, stages, setting, lr_scale, warnings)
+    plan.tile = tile_settings(cfg)
+    return plan

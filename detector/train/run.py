@@ -13,6 +13,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from detector import provenance, redact, runtime
+from detector.data import spec as specs
+from detector.data import tile as tiles
 from detector.data.stage import stage as stage_data
 from detector.errors import DetectorError
 from detector.io import write_json
@@ -100,6 +102,27 @@ def score_test_split(cfg: DictConfig, best: Path, data_yaml: Path, args_yaml: Pa
     return {"split": "test", "weights": str(best), **doc}
 
 
+def training_data(cfg: DictConfig, plan: planning.Plan, resume: bool) -> tuple[Path, dict | None]:
+    """Stage what the run trains on (the dataset, or its tiles from the cache) as a read-only view.
+
+    Returns:
+        (the staged data.yaml, the tile record for the summary; None when not tiling).
+    """
+    staged = plan.run_dir / "data" / "data.yaml"
+    record = None
+    data = plan.data
+    if plan.tile is not None:  # the tiled copy is made once per source content and settings, then reused
+        record = tiles.cached(plan.data, plan.tile, cfg.paths.tiles_dir, plan.data_report.fingerprint)
+        record = {**record, "predict": plan.tile["predict"]}
+        data = specs.load(record["data_yaml"])
+        log.info(
+            "training on %s tiles from %s", sum(c["tiles"] for c in record["counts"].values()), data.root
+        )
+    if resume and staged.is_file():
+        return staged, record
+    return stage_data(data, plan.run_dir / "data"), record
+
+
 def run(
     cfg: DictConfig, run_dir: str | Path, callbacks: Callbacks = (), resume: bool = False
 ) -> dict[str, Any]:
@@ -123,8 +146,7 @@ def run(
     plan = planning.build(cfg, run_dir, inputs)
     for w in plan.warnings:
         log.warning(w)
-    staged = run_dir / "data" / "data.yaml"
-    data_yaml = staged if resume and staged.is_file() else stage_data(plan.data, run_dir / "data")
+    data_yaml, tile = training_data(cfg, plan, resume)
     stages, resumed = _train_stages(plan, data_yaml, callbacks, resume)
     best = run_dir / "weights" / "best.pt"
     test = score_test_split(cfg, best, data_yaml, Path(stages[-1]["dir"]) / "args.yaml")
@@ -138,6 +160,7 @@ def run(
             },
             **({"resumed": resumed} if resume else {}),
             **({"test": test} if test else {}),  # apart from "metrics" (val, which chose best.pt)
+            "tile": tile,  # null: trained on whole images
             "config": OmegaConf.to_container(cfg, resolve=True),
             "versions": provenance.versions(),
             "command": " ".join(sys.argv),

@@ -76,6 +76,7 @@ class Run:
     data_yaml: Path  # the staged read-only view inside the run
     imgsz: int | list[int]
     name: str
+    tile: dict | None = None  # the summary's tile settings when the run trained on tiles
 
 
 def inspect_run(run_dir: str | Path) -> Run:
@@ -102,7 +103,7 @@ def inspect_run(run_dir: str | Path) -> Run:
     args = yaml.safe_load((d / "args.yaml").read_text()) if (d / "args.yaml").is_file() else {}
     imgsz = args.get("imgsz") or summary.get("config", {}).get("train", {}).get("imgsz") or 640
     name = summary.get("config", {}).get("name") or d.parent.name
-    return Run(d, summary, best, data_yaml, imgsz, str(name))
+    return Run(d, summary, best, data_yaml, imgsz, str(name), summary.get("tile"))
 
 
 def load_run_config(run_dir: str | Path) -> DictConfig:
@@ -151,7 +152,8 @@ def summary(plan: Any, stages: list[dict], extra: dict[str, Any]) -> dict[str, A
     Args:
         plan: The run's :class:`detector.train.plan.Plan`.
         stages: One record per stage, in order (:func:`detector.train.run.stage_record`).
-        extra: The rest, written as given: ``augment``, ``resumed``, ``config``, ``versions``,
+        extra: The rest, written as given: ``augment``, ``resumed``, ``tile`` (the tile settings and
+            the cached tiled dataset a run trained on; null: whole images), ``config``, ``versions``,
             ``command``, ``wall_time_s``.
     """
     first, run_dir = stages[0], plan.run_dir
