@@ -70,22 +70,26 @@ def test_our_decode_matches_ultralytics_predict_on_one_tile(tiled_version):
         assert near.min() < 1e-2, box
 
 
-def test_the_eval_adapter_hands_frame_pixel_arrays_to_the_engine(tiled_version, monkeypatch):
-    import sys
-    import types
+def test_detector_eval_slices_a_tiled_version_as_it_was_trained(tiled_version, tmp_path):
+    from pathlib import Path
 
     from detector.artifacts import store
     from detector.eval.sliced import sliced_stats
 
-    got = {}
-    engine = types.ModuleType("detector.eval.stats")  # issue 19's module, until it is on main
-    engine.from_predictions = lambda images, preds, gts, names: got.update(
-        images=images, preds=preds, gts=gts
-    )
-    monkeypatch.setitem(sys.modules, "detector.eval.stats", engine)
     version = store.resolve(str(tiled_version.version), tiled_version.root / "artifacts")
-    sliced_stats(version, tiled_version.data, "val", {}, 0.001)
-    assert len(got["images"]) == len(got["preds"]) == len(got["gts"]) == 4
-    (xyxy, conf, cls), (gxyxy, gcls) = got["preds"][0], got["gts"][0]
-    assert xyxy.shape[1] == 4 and len(conf) == len(cls) and gxyxy.shape == (len(gcls), 4) and len(gcls)
-    assert gxyxy.max() > 1  # pixels, not normalised
+    stats = sliced_stats(version, tiled_version.data, "val", {}, 0.001)
+    assert stats.n_images == 4 and len(stats.target_cls) > 0
+    assert stats.target_box.max() > 1  # pixels of the frame, not normalised
+    runs = f"paths.runs_dir={tmp_path / 'runs'}"
+    res = cli("detector-eval", str(tiled_version.version), f"data={tiled_version.data}", "split=val", runs)
+    assert res.returncode == 0, res.stderr[-2000:]
+    doc = json.loads((Path(res.stdout.strip().splitlines()[-1]) / "metrics.json").read_text())
+    (ev,) = doc["models"]
+    assert ev["model"]["tile"]["size"] == 256 and ev["images"] == 4  # the version's own slicing, by default
+    assert 0 <= ev["overall"]["mAP50-95"]["value"] <= ev["overall"]["mAP50"]["value"] <= 1
+    whole = cli("detector-eval", str(tiled_version.version), f"data={tiled_version.data}", "tile.size=0", runs)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    doc = json.loads((Path(whole.stdout.strip().splitlines()[-1]) / "metrics.json").read_text())
+    assert doc["models"][0]["model"]["tile"] is None  # tile.size=0: whole frames through Ultralytics
+    bad = cli("detector-eval", str(tiled_version.version), f"data={tiled_version.data}", "tile.size=100", runs)
+    assert bad.returncode == 2 and "multiple of 32" in bad.stderr

@@ -78,15 +78,43 @@ def comparison_table(cmp: dict) -> list[str]:
     return table(rows, left=1)
 
 
+def slicing_for(m: resolve.Model, tile: dict) -> Any:
+    """How ``m``'s frames are sliced (:func:`detector.artifacts.slicing.resolve`), or None for whole frames.
+
+    Raises:
+        DetectorError: Bad tile settings, or tile settings for a run (sliced inference runs an export).
+    """
+    from detector.artifacts import slicing
+
+    given = {k: v for k, v in tile.items() if v is not None}
+    if m.version is None:
+        if given:
+            raise DetectorError(
+                f"tile.* slices frames through an exported model's runtime; {m.label} is a run. "
+                f"Export it first (detector-export run={m.label}) and evaluate the version."
+            )
+        return None
+    return slicing.resolve(m.version.manifest(), given)
+
+
+def _pass(m: resolve.Model, data_yaml: Path, split: str, val: dict, out: Path, tile: dict) -> EvalStats:
+    if m.tile is None:
+        return evaluation.pass_stats(m.file, data_yaml, split, m.imgsz, val, out)
+    from detector.eval.sliced import sliced_stats
+
+    conf = float(val.get("conf", 0.001))  # Ultralytics val's default, for mAP
+    return sliced_stats(m.version, data_yaml, split, tile, conf)
+
+
 def _passes(
-    m: resolve.Model, spec: Any, split: str, ops: dict, val: dict, out: Path
+    m: resolve.Model, spec: Any, split: str, ops: dict, val: dict, out: Path, tile: dict
 ) -> tuple[EvalStats, dict]:
     """One model's pass on the split (and on val, when its thresholds must be chosen there), and its
     operating point."""
-    stats = evaluation.pass_stats(m.file, spec.yaml_path, split, m.imgsz, val, out)
+    stats = _pass(m, spec.yaml_path, split, val, out, tile)
     val_stats = None
     if split != "val" and not m.thresholds:
-        val_stats = evaluation.pass_stats(m.file, spec.yaml_path, "val", m.imgsz, val, out)
+        val_stats = _pass(m, spec.yaml_path, "val", val, out, tile)
     return stats, evaluation.operating_point(m, stats, val_stats, ops)
 
 
@@ -122,6 +150,10 @@ def main(cfg: DictConfig, out: Path) -> Path:
             "MODEL is a run folder, latest, or an artifact version (NAME, NAME/vN, a version folder)."
         )
     models = [resolve.model(r, cfg.paths.runs_dir, cfg.paths.artifacts_dir) for r in refs]
+    tile = dict(cfg.get("tile") or {})
+    for m in models:
+        sliced = slicing_for(m, tile)  # bad tile settings fail here, before any inference
+        m.tile = sliced.as_dict() if sliced is not None else None
     spec = resolve.data(models[0], cfg.data.yaml if cfg.get("data") else None)
     for m in models[1:]:
         resolve.data(m, str(spec.yaml_path))  # B is scored on A's images: same class names needed
@@ -131,7 +163,7 @@ def main(cfg: DictConfig, out: Path) -> Path:
     for w in warnings:
         log.warning(w)
     out.mkdir(parents=True, exist_ok=True)
-    done = [_passes(m, spec, split, ops, val, out) for m in models]
+    done = [_passes(m, spec, split, ops, val, out, tile) for m in models]
     paired: PairedResult | None = paired_bootstrap(done[0][0], done[1][0], **boot) if len(done) == 2 else None
     results = [paired.a, paired.b] if paired else [bootstrap(done[0][0], **boot)]  # one draw per image set
     doc: dict[str, Any] = {

@@ -37,9 +37,11 @@ class Model:
     imgsz: Any
     data_yaml: Path | None  # its own data: the run's staged copy, or the version's original data.yaml
     thresholds: dict | None = None  # stored by detector-export (manifest "thresholds")
+    version: store.Version | None = None  # an artifact's version (its manifest may hold tile settings)
+    tile: dict | None = None  # the slicing its evaluation applied; None: whole frames
 
     def as_dict(self) -> dict[str, Any]:
-        keys = ("label", "kind", "file", "runtime", "imgsz")
+        keys = ("label", "kind", "file", "runtime", "imgsz", "tile")
         return {k: str(getattr(self, k)) if k == "file" else getattr(self, k) for k in keys}
 
 
@@ -67,6 +69,7 @@ def _artifact(version: store.Version) -> Model:
         m["model"]["imgsz"],
         Path(data) if data else None,
         m.get("thresholds"),
+        version,
     )
 
 
