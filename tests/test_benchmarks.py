@@ -68,7 +68,7 @@ def test_bench_train(tmp_path):
 def test_bench_sweep(tmp_path):
     out = tmp_path / "sweep.json"
     args = ["--dataset", "sample", "--n-train", "0", "--imgsz", "64", "--epochs", "2", "--trials", "2"]
-    _run("bench_sweep.py", *args, "--model", "yolo26n", "--out", str(out))
+    _run("bench_sweep.py", *args, "--out", str(out))
     doc = json.loads(out.read_text())
     assert [(r["mode"], r["trials"]) for r in doc["runs"]] == [("unpruned", 2), ("pruned", 2)]
     assert doc["runs"][0]["epochs"] == 4 and doc["runs"][0]["pruned"] == 0
@@ -79,5 +79,5 @@ def test_bench_sweep(tmp_path):
     }
     # the same unpruned sweep is reused, not rerun, when another pruner setting is compared against it
     again = tmp_path / "again.json"
-    _run("bench_sweep.py", *args, "--model", "yolo26n", "--baseline", str(out), "--out", str(again))
+    _run("bench_sweep.py", *args, "--baseline", str(out), "--out", str(again))
     assert json.loads(again.read_text())["runs"][0] == doc["runs"][0]

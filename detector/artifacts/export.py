@@ -143,9 +143,12 @@ def publish(
     Raises:
         DetectorError: Bad run folder, failed export, or an accuracy check that refused the file.
     """
+    from detector import safeload
+
     run = inspect_run(run_dir)
     versions = store.Store(artifacts_dir, t.name or run.name)
     runtime.configure()
+    safeload.safe_load(run.best)  # refuse a checkpoint that would run code before staging anything
     with versions.staging() as (stage, scratch):
         best = stage / "weights" / "best.pt"
         best.parent.mkdir()
