@@ -207,7 +207,7 @@ def sweep() -> None:
 
 
 def _eval_task(cfg: DictConfig, out_dir: Path) -> str:
-    from detector.eval.app import main
+    from detector.review.app import main
 
     out = main(cfg, out_dir)
     print(out)  # last line: scripts can capture the eval folder

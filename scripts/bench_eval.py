@@ -61,7 +61,7 @@ def _ultralytics(run: Path, data: Path, imgsz: int, plots: bool, work: Path) -> 
 
 
 def _ours(run: Path, data: Path, report: bool, work: Path) -> tuple[float, dict]:
-    from detector.eval.app import main
+    from detector.review.app import main
 
     cfg = config.compose(
         "eval",

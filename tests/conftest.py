@@ -18,6 +18,11 @@ from types import SimpleNamespace
 import pytest
 from helpers import SAMPLE, SHARED, compose
 
+if os.environ.get(
+    "PYTEST_XDIST_WORKER"
+):  # workers share the machine's cores: one thread each (torch, subprocesses)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _ultralytics_settings(tmp_path_factory):

@@ -279,7 +279,7 @@ def test_a_split_without_boxes_is_refused(fake, tmp_path, no_inference):
 def test_a_target_no_threshold_meets_exits_2_naming_the_class_and_writes_nothing(fake, tmp_path, monkeypatch):
     monkeypatch.setattr("detector.eval.run.pass_stats", lambda *a, **k: KNOWN)
     monkeypatch.setattr(
-        "detector.eval.resolve.data",
+        "detector.review.resolve.data",
         lambda m, override: type(
             "S",
             (),
@@ -292,7 +292,7 @@ def test_a_target_no_threshold_meets_exits_2_naming_the_class_and_writes_nothing
             },
         )(),
     )
-    monkeypatch.setattr("detector.eval.resolve.split", lambda spec, name: ("val", []))
+    monkeypatch.setattr("detector.eval.splits.split", lambda spec, name: ("val", []))
     res = cli("detector-eval", str(fake), "eval.threshold=recall:0.9", f"paths.runs_dir={tmp_path / 'runs'}")
     assert res.returncode == 2, res.stderr
     assert (

@@ -246,11 +246,6 @@ def _two_workers(tmp_path: Path, storage: str) -> optuna.Study:
 
 
 @pytest.mark.slow
-def test_two_workers_share_one_sqlite_study(tmp_path):
-    _two_workers(tmp_path, f"sqlite:///{tmp_path}/shared.db")
-
-
-@pytest.mark.slow
 def test_two_workers_share_one_postgres_study(tmp_path, postgres_url):
     study = _two_workers(tmp_path, postgres_url)
     password = postgres_url.split(":")[2].split("@")[0]

@@ -74,7 +74,7 @@ def test_detector_eval_slices_a_tiled_version_as_it_was_trained(tiled_version, t
     from pathlib import Path
 
     from detector.artifacts import store
-    from detector.eval.sliced import sliced_stats
+    from detector.review.sliced import sliced_stats
 
     version = store.resolve(str(tiled_version.version), tiled_version.root / "artifacts")
     stats = sliced_stats(version, tiled_version.data, "val", {}, 0.001)
@@ -87,9 +87,13 @@ def test_detector_eval_slices_a_tiled_version_as_it_was_trained(tiled_version, t
     (ev,) = doc["models"]
     assert ev["model"]["tile"]["size"] == 256 and ev["images"] == 4  # the version's own slicing, by default
     assert 0 <= ev["overall"]["mAP50-95"]["value"] <= ev["overall"]["mAP50"]["value"] <= 1
-    whole = cli("detector-eval", str(tiled_version.version), f"data={tiled_version.data}", "tile.size=0", runs)
+    whole = cli(
+        "detector-eval", str(tiled_version.version), f"data={tiled_version.data}", "tile.size=0", runs
+    )
     assert whole.returncode == 0, whole.stderr[-2000:]
     doc = json.loads((Path(whole.stdout.strip().splitlines()[-1]) / "metrics.json").read_text())
     assert doc["models"][0]["model"]["tile"] is None  # tile.size=0: whole frames through Ultralytics
-    bad = cli("detector-eval", str(tiled_version.version), f"data={tiled_version.data}", "tile.size=100", runs)
+    bad = cli(
+        "detector-eval", str(tiled_version.version), f"data={tiled_version.data}", "tile.size=100", runs
+    )
     assert bad.returncode == 2 and "multiple of 32" in bad.stderr

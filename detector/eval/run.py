@@ -31,7 +31,7 @@ from detector import config, runtime
 from detector.data import spec as data_spec
 from detector.data.stage import stage
 from detector.errors import DetectorError
-from detector.eval import resolve, thresholds
+from detector.eval import thresholds
 from detector.eval.bootstrap import BootstrapResult, bootstrap
 from detector.eval.stats import EvalStats, collect
 from detector.io import write_json
@@ -160,25 +160,6 @@ def choose_thresholds(val_stats: EvalStats, ops: dict) -> tuple[dict, dict[int, 
     doc = {"rule": rule, "split": "val", "per_class": {ch.name: ch.as_dict() for ch in choices.values()}}
     doc["on_val"] = thresholds.at_thresholds(val_stats, values, **ops["bootstrap"])
     return doc, values
-
-
-def operating_point(m: resolve.Model, stats: EvalStats, val_stats: EvalStats | None, ops: dict) -> dict:
-    """Per-class thresholds (stored in the version, else chosen on val) and P, R, F1 at them on the
-    evaluated split: the figures a deployer will see."""
-    if m.thresholds:
-        values = {c: float(m.thresholds["per_class"][name]["threshold"]) for c, name in m.names.items()}
-        doc = {k: v for k, v in m.thresholds.items() if k != "on_val"} | {"source": f"stored in {m.label}"}
-    else:
-        doc, values = choose_thresholds(val_stats or stats, ops)
-        doc.pop("on_val")
-        doc["source"] = (
-            "chosen on val" if val_stats else "chosen on this split (val), so its figures here are optimistic"
-        )
-    return {
-        **doc,
-        "at_thresholds": thresholds.at_thresholds(stats, values, **ops["bootstrap"]),
-        "values": values,
-    }
 
 
 def write(out: Path, doc: dict) -> Path:

@@ -88,8 +88,8 @@ def score_test_split(cfg: DictConfig, best: Path, data_yaml: Path, args_yaml: Pa
     ):
         return None
     from detector.data.spec import load
-    from detector.eval.resolve import split
     from detector.eval.run import evaluate_weights, operating_settings
+    from detector.eval.splits import split
 
     try:
         split(load(data_yaml, strict=False), "test")

@@ -19,11 +19,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from detector.errors import DetectorError
-from detector.eval import report, resolve
+from detector.eval import report, splits, thresholds
 from detector.eval import run as evaluation
 from detector.eval.bootstrap import PairedResult, bootstrap, paired_bootstrap
 from detector.eval.report import interval_text
 from detector.eval.stats import EvalStats
+from detector.review import resolve
 from detector.tables import table
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def slicing_for(m: resolve.Model, tile: dict) -> Any:
 def _pass(m: resolve.Model, data_yaml: Path, split: str, val: dict, out: Path, tile: dict) -> EvalStats:
     if m.tile is None:
         return evaluation.pass_stats(m.file, data_yaml, split, m.imgsz, val, out)
-    from detector.eval.sliced import sliced_stats
+    from detector.review.sliced import sliced_stats
 
     conf = float(val.get("conf", 0.001))  # Ultralytics val's default, for mAP
     return sliced_stats(m.version, data_yaml, split, tile, conf)
@@ -115,7 +116,26 @@ def _passes(
     val_stats = None
     if split != "val" and not m.thresholds:
         val_stats = _pass(m, spec.yaml_path, "val", val, out, tile)
-    return stats, evaluation.operating_point(m, stats, val_stats, ops)
+    return stats, operating_point(m, stats, val_stats, ops)
+
+
+def operating_point(m: resolve.Model, stats: EvalStats, val_stats: EvalStats | None, ops: dict) -> dict:
+    """Per-class thresholds (stored in the version, else chosen on val) and P, R, F1 at them on the
+    evaluated split: the figures a deployer will see."""
+    if m.thresholds:
+        values = {c: float(m.thresholds["per_class"][name]["threshold"]) for c, name in m.names.items()}
+        doc = {k: v for k, v in m.thresholds.items() if k != "on_val"} | {"source": f"stored in {m.label}"}
+    else:
+        doc, values = evaluation.choose_thresholds(val_stats or stats, ops)
+        doc.pop("on_val")
+        doc["source"] = (
+            "chosen on val" if val_stats else "chosen on this split (val), so its figures here are optimistic"
+        )
+    return {
+        **doc,
+        "at_thresholds": thresholds.at_thresholds(stats, values, **ops["bootstrap"]),
+        "values": values,
+    }
 
 
 def _print(doc: dict, warnings: list[str]) -> None:
@@ -157,9 +177,9 @@ def main(cfg: DictConfig, out: Path) -> Path:
     spec = resolve.data(models[0], cfg.data.yaml if cfg.get("data") else None)
     for m in models[1:]:
         resolve.data(m, str(spec.yaml_path))  # B is scored on A's images: same class names needed
-    split, warnings = resolve.split(spec, cfg.split)
+    split, warnings = splits.split(spec, cfg.split)
     if split != "val" and any(not m.thresholds for m in models):
-        resolve.split(spec, "val")  # thresholds are chosen there: it must be usable too
+        splits.split(spec, "val")  # thresholds are chosen there: it must be usable too
     for w in warnings:
         log.warning(w)
     out.mkdir(parents=True, exist_ok=True)
