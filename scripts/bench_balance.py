@@ -14,7 +14,7 @@ Datasets:
 * ``deeppcb``, ``solar``: seeded ``--n-train`` subsets as they are: the recipe and recipe +
   repeat_factor only (solar has one class, so balancing turns itself off: one seed shows it).
 
-    python scripts/bench_balance.py --eval-engine /path/to/eval/prototype     # everything (hours on 2 cores)
+    python scripts/bench_balance.py                                           # everything (hours on 2 cores)
     python scripts/bench_balance.py --report-only                             # intervals from stored cells
 
 The JSON is written after every cell; the same command skips cells already in it.
@@ -26,7 +26,6 @@ import argparse
 import json
 import random
 import statistics
-import sys
 from pathlib import Path
 
 from benchlib import COCO_SEG, DATASETS, ROOT, run_detector, run_plain, save, subset
@@ -50,57 +49,69 @@ PLAN = {  # dataset -> contenders, seeds ("all" or how many of --seeds)
 }
 
 
-# ---- the evaluation adapter: the one place that knows the evaluation engine (issue 19) ------------
-def _engine(args):
-    """``detector.eval`` once issue 19 lands; until then its prototype, from ``--eval-engine``."""
-    try:
-        from detector.eval import engine  # type: ignore[attr-defined]
+# ---- the evaluation adapter: the one place that knows detector-eval's engine (detector.eval) ----------
+_ARRAYS = ("tp", "conf", "pred_cls", "pred_img", "target_cls", "target_img")
 
-        return engine
-    except ImportError as e:
-        if not args.eval_engine:
-            raise SystemExit(
-                "detector.eval is not installed yet: pass --eval-engine <folder of engine.py>"
-            ) from e
-        sys.path.insert(0, str(args.eval_engine))
-        import engine
 
-        return engine
+def _save(stats, path: Path) -> None:
+    """One val pass's per-image stats as ``.npz`` (what the intervals need; boxes are not kept)."""
+    import numpy as np
+
+    header = json.dumps({"im_files": stats.im_files, "names": stats.names}).encode()
+    np.savez_compressed(
+        path, header=np.frombuffer(header, np.uint8), **{k: getattr(stats, k) for k in _ARRAYS}
+    )
+
+
+def _load(path: Path):
+    import numpy as np
+
+    from detector.eval.stats import EvalStats
+
+    z = np.load(path)
+    h = json.loads(z["header"].tobytes().decode())
+    arrays = {k: z[k] for k in _ARRAYS}
+    boxes = {"pred_box": np.zeros((len(arrays["conf"]), 4), np.float32)}
+    boxes["target_box"] = np.zeros((len(arrays["target_cls"]), 4), np.float32)
+    return EvalStats(h["im_files"], {int(k): v for k, v in h["names"].items()}, **arrays, **boxes)
 
 
 def evaluate(args, weights: Path, data_yaml: Path, cache: Path) -> dict:
     """One val pass; its per-image stats are kept in ``cache`` for the intervals. Returns point figures."""
-    eng = _engine(args)
-    stats = eng.collect_stats(weights, data_yaml, split="val", imgsz=args.imgsz, batch=16)
-    stats.save(cache)
-    point = eng.ResampleEvaluator(stats).point()
+    from detector.eval.metrics import ResampleEvaluator
+    from detector.eval.stats import collect
+
+    stats = collect(weights, data_yaml, "val", imgsz=args.imgsz, batch=16)
+    _save(stats, cache)
+    point = ResampleEvaluator(stats).point()
     return {
         "mAP50": float(point.map50[0]),
         "mAP50-95": float(point.map[0]),
-        "per_class": {stats.names[c]: float(point.ap_c[0, c]) for c in stats.names},
+        "per_class": {stats.names[c]: float(point.ap[0, c].mean()) for c in stats.names},
     }
 
 
 def images(args, cache: Path) -> list[str]:
     """The val images of one stored pass, in its order."""
-    return _engine(args).EvalStats.load(cache).im_files
+    return _load(cache).im_files
 
 
 def resampled(args, cache: Path, order: list[str] | None, counts) -> tuple:
     """(names, im_files, point (mAP, per-class AP), resampled (B,), (B, C)) of one stored val pass."""
     import numpy as np
 
-    eng = _engine(args)
-    stats = eng.EvalStats.load(cache)
+    from detector.eval.metrics import ResampleEvaluator
+
+    stats = _load(cache)
     if order is not None and stats.im_files != order:  # same images, another order: align the counts
         pos = {f: i for i, f in enumerate(stats.im_files)}
         perm = np.array([pos[f] for f in order])
         aligned = np.empty_like(counts)
         aligned[:, perm] = counts
         counts = aligned
-    ev = eng.ResampleEvaluator(stats)
+    ev = ResampleEvaluator(stats)
     pt, bs = ev.point(), ev.evaluate(counts)
-    return stats.names, stats.im_files, (pt.map[0], pt.ap_c[0]), (bs.map, bs.ap_c)
+    return stats.names, stats.im_files, (pt.map[0], pt.ap[0].mean(-1)), (bs.map, bs.ap.mean(-1))
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -150,7 +161,7 @@ def train(args, dataset: str, contender: str, seed: int, data: Path, work: Path)
         run, wall = run_plain(plain, runs / f"plain_{dataset}_s{seed}")
         return run / "weights" / "last.pt", wall, {}
     extra = [o.format(cls_pw=args.cls_pw) for o in CONTENDERS[contender]]
-    ours = ["data=custom", f"data.yaml={data}", "model=yolo11n_coco_seg", f"name={dataset}_s{seed}", *extra]
+    ours = ["data=custom", f"data.yaml={data}", "model=yolo11n_coco", f"name={dataset}_s{seed}", *extra]
     ours += [f"train.epochs={args.epochs}", f"train.imgsz={args.imgsz}", f"train.seed={seed}"]
     run, wall = run_detector([*ours, "train.val=false", "train.plots=false"], runs)
     record = json.loads((run / "summary.json").read_text())["stages"][0].get("balance") or {}
@@ -259,9 +270,6 @@ def main() -> None:
     p.add_argument("--cls-pw", type=float, default=0.5, help="Ultralytics' cls_pw for the cls_pw contenders")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
     p.add_argument("--boot-seed", type=int, default=0)
-    p.add_argument(
-        "--eval-engine", type=Path, help="folder of issue 19's engine.py, until detector.eval lands"
-    )
     p.add_argument(
         "--report-only", action="store_true", help="train nothing: intervals from the stored cells"
     )

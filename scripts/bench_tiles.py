@@ -32,6 +32,7 @@ import numpy as np
 from benchlib import ROOT, env, run_detector, save
 from tilebench import big_frame, build_mosaics, evaluate, sahi_model, sahi_predict
 
+from detector.artifacts import store
 from detector.data import grid, labels, spec
 
 
@@ -51,8 +52,8 @@ def train_and_publish(work: Path, data_yaml: Path, args) -> dict[str, Path]:
     out = {}
     for key, extra in recipes(args).items():
         version = work / "artifacts" / f"bench_tiles_{key}"
-        if not (version / "latest").is_file():
-            overrides = ["model=yolo11n_coco_seg", "data=custom", f"data.yaml={data_yaml}", *extra]
+        if not version.is_dir():
+            overrides = ["model=yolo11n_coco", "data=custom", f"data.yaml={data_yaml}", *extra]
             # warmup_epochs=0: Ultralytics warms up for at least 100 steps, longer than these whole runs
             overrides += [f"train.batch={args.batch}", "train.warmup_epochs=0", "train.plots=false"]
             overrides += [f"name=bench_tiles_{key}", "export=onnx", "export.dynamic=true"]
@@ -64,7 +65,7 @@ def train_and_publish(work: Path, data_yaml: Path, args) -> dict[str, Path]:
             run, wall = run_detector(overrides, work / "runs")
             print(f"trained and published {key} in {wall:.0f} s: {run}", flush=True)
             (work / f"train_{key}.json").write_text(json.dumps({"run": str(run), "wall_s": round(wall, 1)}))
-        out[key] = version / (version / "latest").read_text().strip()
+        out[key] = store.resolve(f"bench_tiles_{key}", work / "artifacts").path
     return out
 
 

@@ -72,50 +72,17 @@ def build_mosaics(work: Path, n_train: int, n_val: int, seed: int) -> Path:
     return write_dataset(out, src.names, splits, note=note)
 
 
-def _tp(pred_xyxy: np.ndarray, pred_cls: np.ndarray, gt_xyxy: np.ndarray, gt_cls: np.ndarray) -> np.ndarray:
-    """(K, 10) true positives at IoU 0.50:0.95, matched as Ultralytics' validator matches them."""
-    from types import SimpleNamespace
-
-    import torch
-    from ultralytics.engine.validator import BaseValidator
-    from ultralytics.utils.metrics import box_iou
-
-    if not len(pred_xyxy) or not len(gt_xyxy):
-        return np.zeros((len(pred_xyxy), 10), bool)
-    iou = box_iou(torch.from_numpy(gt_xyxy).float(), torch.from_numpy(pred_xyxy).float())
-    me = SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))
-    return BaseValidator.match_predictions(
-        me, torch.from_numpy(pred_cls), torch.from_numpy(gt_cls), iou
-    ).numpy()
-
-
 def evaluate(preds: list, gts: list, n_boot: int, seed: int) -> dict:
-    """mAP50 and mAP50-95 over frames, with a 95% percentile bootstrap over frames.
+    """mAP50 and mAP50-95 over frames with a 95% percentile bootstrap over frames: detector-eval's
+    engine (``from_predictions``: Ultralytics' matching and AP), the same definitions as its val."""
+    from detector.eval.bootstrap import bootstrap
+    from detector.eval.stats import from_predictions
 
-    Ultralytics' match_predictions and ap_per_class, so the point value is what its val would give
-    for these boxes. Once issue 19's detector.eval is on main, this becomes its from_predictions and
-    bootstrap (the same definitions).
-    """
-    from ultralytics.utils.metrics import ap_per_class
-
-    per = []
-    for (xyxy, conf, cls), (gxyxy, gcls) in zip(preds, gts, strict=True):
-        per.append((_tp(xyxy, cls, gxyxy, gcls), conf, cls.astype(np.float32), gcls.astype(np.float32)))
-
-    def ap(idx) -> np.ndarray:
-        tp, conf, cls, tcls = (np.concatenate([per[i][k] for i in idx]) for k in range(4))
-        return ap_per_class(tp, conf, cls, tcls)[5]  # (classes, 10)
-
-    point = ap(range(len(per)))
-    rng = np.random.default_rng(seed)
-    boot = np.array([ap(rng.integers(0, len(per), len(per))).mean() for _ in range(n_boot)])
-    lo, hi = np.quantile(boot, [0.025, 0.975])
-    return {
-        "mAP50": float(point[:, 0].mean()),
-        "mAP50-95": float(point.mean()),
-        "low": float(lo),
-        "high": float(hi),
-    }
+    names = {0: "panel"}
+    stats = from_predictions([str(i) for i in range(len(preds))], preds, gts, names)
+    overall = bootstrap(stats, n_boot, seed, 0.95).as_dict()["overall"]
+    m50, m = overall["mAP50"], overall["mAP50-95"]
+    return {"mAP50": m50["value"], "mAP50-95": m["value"], "low": m["low"], "high": m["high"]}
 
 
 def sahi_model(onnx: Path, imgsz: int, conf: float):
