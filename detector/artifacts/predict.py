@@ -115,14 +115,10 @@ def predict(
 ) -> Path:
     """Detect objects in ``images`` with the version's exported file; write annotated images + boxes.json.
 
-    A box is kept when its confidence reaches its class's threshold (:func:`class_thresholds`).
-
-    A version trained on tiles slices every image as it was trained (its manifest's ``tile``);
-    ``tile`` overrides that (``size``, 0 for whole frames, ``overlap``, ``batch``, ``full_frame``), and
-    ``size`` slices a whole-frame version too (:mod:`detector.artifacts.slicing`).
-
-    An image that cannot be decoded is reported in ``boxes.json`` (``skipped``) and the others are
-    processed; output names are unique even when images from several folders share a name.
+    A box is kept when it reaches its class's threshold (:func:`class_thresholds`). A version trained
+    on tiles slices every image as it was trained; ``tile`` overrides that (``size``, 0 for whole
+    frames, ``overlap``, ``batch``, ``full_frame``) and slices a whole-frame version too. An image that
+    cannot be decoded is listed under ``skipped``; output names are unique across folders.
 
     Returns:
         The path of ``boxes.json`` in ``out``.

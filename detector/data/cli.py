@@ -185,23 +185,8 @@ def _tile_parser(sub) -> None:
     t.set_defaults(func=_tile)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="detector-data", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-
-    c = sub.add_parser("check", help="find every problem in a dataset, with file and line")
-    c.add_argument("data", help="data.yaml, or a folder holding one")
-    c.add_argument("--json", action="store_true", help="print the report as JSON")
-    c.add_argument(
-        "--allow",
-        nargs="+",
-        default=[],
-        metavar="CODE",
-        help=f"downgrade codes to warnings: {', '.join(CODES)}",
-    )
-    c.add_argument("--all", action="store_true", help="list every problem (default: 5 per code)")
-    c.set_defaults(func=_check)
-
+def _writer_parsers(sub) -> None:
+    """``convert`` and ``split``: the commands that write a new dataset folder."""
     v = sub.add_parser("convert", help="COCO JSON, Pascal VOC XML or YOLO polygons -> YOLO detection dataset")
     v.add_argument("format", choices=["coco", "voc", "polygons"])
     v.add_argument("--out", required=True, help="new output folder (must not exist)")
@@ -227,6 +212,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--link", choices=LINKS, default="copy", help="how images are placed (default: copy)")
     s.set_defaults(func=_split)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="detector-data", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="find every problem in a dataset, with file and line")
+    c.add_argument("data", help="data.yaml, or a folder holding one")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.add_argument(
+        "--allow",
+        nargs="+",
+        default=[],
+        metavar="CODE",
+        help=f"downgrade codes to warnings: {', '.join(CODES)}",
+    )
+    c.add_argument("--all", action="store_true", help="list every problem (default: 5 per code)")
+    c.set_defaults(func=_check)
+
+    _writer_parsers(sub)
     _tile_parser(sub)
 
     t = sub.add_parser(

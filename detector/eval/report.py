@@ -22,7 +22,7 @@ body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
 table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}.warn{background:#fff3cd;padding:8px;border:1px solid #e0c060}
 .gallery{display:flex;flex-wrap:wrap;gap:12px}.gallery figure{margin:0;max-width:480px}
-figcaption{font-size:12px;color:#555}.legend span{display:inline-block;width:12px;height:12px;margin:0 4px}
+figcaption{font-size:12px;color:#555;overflow-wrap:anywhere}.legend span{display:inline-block;width:12px;height:12px;margin:0 4px}
 """
 
 
