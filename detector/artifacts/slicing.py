@@ -144,12 +144,17 @@ def read(path: Path) -> np.ndarray | None:
 
 
 def draw(image: np.ndarray, dets: np.ndarray, names: dict) -> np.ndarray:
-    """Boxes and ``name conf`` labels drawn on the frame, line width growing with its size."""
+    """Boxes and ``name conf`` labels drawn on the frame at the objects' own scale.
+
+    Ultralytics' rule (line width 0.3% of the image side) is applied as if the frame were at most
+    1,280 px: a big frame is looked at zoomed in, where its objects keep their native size, and
+    labels scaled to a 10,000 px frame would cover them.
+    """
     import cv2
 
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    lw = max(2, round(sum(image.shape[:2]) / 2 * 0.003))  # Ultralytics' own rule for its plots
+    lw = max(2, round(min(sum(image.shape[:2]) / 2, 1280) * 0.003))
     for x1, y1, x2, y2, score, cls in dets:
         p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))
         cv2.rectangle(image, p1, p2, (0, 200, 0), lw)
