@@ -1,4 +1,5 @@
-"""``detector-eval``: evaluate one model, or compare two, on a held-out split; and the API scripts use.
+"""One model on one split: a val pass, its figures with intervals, thresholds; the API that training,
+export, sweeps, ``detector-eval`` (:mod:`detector.review.app`) and scripts use.
 
 For scripts (benchmarks, tiling, balancing), the figures ``metrics.json`` holds for one model::
 

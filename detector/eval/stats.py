@@ -9,7 +9,7 @@ Two ways in, one result (:class:`EvalStats`):
   classes, target classes), plus the boxes in original-image pixels for the report's gallery.
   This is the only module of :mod:`detector.eval` that imports Ultralytics.
 - :func:`from_predictions` builds the same statistics from plain arrays, for predictions made
-  outside the validator (sliced inference in full-image coordinates, issue 20)::
+  outside the validator (sliced inference in full-image coordinates, detector.review.sliced)::
 
       stats = from_predictions(
           images=["a.jpg", ...],

@@ -1,7 +1,7 @@
-"""``detector-eval MODEL tile=...``: a version evaluated on whole frames predicted tile by tile.
+"""``detector-eval MODEL tile.size=...``: a version evaluated on whole frames predicted tile by tile.
 
 The one seam between sliced inference (:mod:`detector.artifacts.slicing`) and the evaluation
-engine (issue 19's ``detector.eval.stats``): every image of the split is predicted exactly as
+engine (:mod:`detector.eval.stats`): every image of the split is predicted exactly as
 ``detector-artifacts predict`` slices it, through the version's own runtime, and matched against
 the full-frame labels in frame pixels.
 """
@@ -35,7 +35,7 @@ def sliced_stats(
     Raises:
         DetectorError: The version's files differ from its manifest, or bad tile settings.
     """
-    from detector.eval.stats import from_predictions  # issue 19
+    from detector.eval.stats import from_predictions
 
     manifest = version.manifest()
     fmt = pick_format(manifest, None)
