@@ -88,6 +88,23 @@ def test_not_a_checkpoint(tmp_path):
         weights.load_checkpoint(bad)
 
 
+@pytest.mark.slow
+def test_the_pre_flight_and_the_transfer_load_a_checkpoint_once(tiny_ckpt, tmp_path):
+    import os
+    import shutil
+
+    from detector.safeload import LOADS
+
+    ckpt = tmp_path / "c.pt"
+    shutil.copy(tiny_ckpt, ckpt)
+    loads = lambda: sum(p == str(ckpt.resolve()) or p == str(ckpt) for p, _ in LOADS)  # noqa: E731
+    first = weights.load_checkpoint(ckpt)
+    assert weights.load_checkpoint(ckpt) is first and loads() == 1
+    st = ckpt.stat()
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # the file changed: read again
+    assert weights.load_checkpoint(ckpt) is not first and loads() == 2
+
+
 def test_sha256_matches_hashlib(tmp_path):
     f = tmp_path / "f.bin"
     f.write_bytes(b"abc" * 1000)
