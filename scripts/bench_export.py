@@ -103,7 +103,7 @@ def _latencies(files: dict[str, Path], image: Path, imgsz: int, repeats: int) ->
     """
     times: dict[str, list[float]] = {k: [] for k in files}
     half = max(repeats // 2, 1)
-    for order in (list(files), list(reversed(files))):
+    for order in (list(files), list(reversed(files)))[: 2 if repeats > 1 else 1]:  # one call: one pass
         for k in order:
             argv = [str(files[k]), str(image), str(imgsz), str(half)]
             res = subprocess.run(
@@ -222,7 +222,10 @@ def main() -> None:
     rows, targets = _rows(published, times)
     doc = {"run": str(run), "imgsz": args.imgsz, "repeats": args.repeats, "rows": rows, "targets": targets}
     doc |= {"published": published, "files": {k: str(v) for k, v in files.items()}}
-    doc["iqr_ms"] = {k: [round(q, 1) for q in statistics.quantiles(v, n=4)[::2]] for k, v in times.items()}
+    doc["iqr_ms"] = {
+        k: [round(q, 1) for q in statistics.quantiles(v, n=4)[::2]] if len(v) > 1 else None
+        for k, v in times.items()
+    }
     doc["machine"] = machine()
     save(doc, args.out, _table(rows), HEADER)
     print(json.dumps(targets))

@@ -8,7 +8,8 @@
 
 Seconds per epoch are the median of Ultralytics' per-epoch times (results.csv) after the first.
 
-    python scripts/bench_train.py                  # solar subset of 200 images, 320 px, 4 epochs
+    python scripts/bench_train.py                  # solar subset of 200 images, 320 px, 3 epochs
+    python scripts/bench_train.py --levers cache   # time one lever only (its two cases)
 """
 
 from __future__ import annotations
@@ -49,15 +50,26 @@ def _plain_workers(workers: int, data: Path, args, out: Path) -> Path:
     return out
 
 
+# lever -> (figure, (baseline case, its label), (contender case, its label)); the cases are timed once each
+LEVERS = {
+    "overhead": ("wrapper overhead", ("plain", "plain yolo train"), ("ours", "detector-train")),
+    "frozen": ("frozen backbone", ("ours", "finetune=none"), ("frozen", "finetune=backbone")),
+    "cache": ("cache", ("ours", "disk"), ("ram", "cache=ram")),
+    "workers": ("CPU workers", ("workers0", "workers=0 (forced)"), ("workers2", "workers=2")),
+}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="solar", choices=sorted(DATASETS))
     p.add_argument("--n-train", type=int, default=200)
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--levers", default=",".join(LEVERS), help=f"comma list of {list(LEVERS)}")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "train.json")
     p.add_argument("--work", type=Path, default=WORK, help="scratch folder for subsets and runs")
     args = p.parse_args()
+    levers = [LEVERS[k] for k in args.levers.split(",")]
     work = args.work
     data = subset(args.dataset, args.n_train, 0, work / "data")
     runs = work / "runs"
@@ -70,43 +82,20 @@ def main() -> None:
         return epoch_seconds(run_detector([*ours_base, *extra], runs)[0])
 
     plain = {"model": "yolo11n.yaml", "pretrained": COCO_SEG, "data": data, **common}
-    s = {
-        "plain": epoch_seconds(run_plain(plain, runs / f"plain_{tag}")[0]),
-        "ours": ours("finetune=none"),
-        "frozen": ours("finetune=backbone"),
-        "ram": ours("finetune=none", "train.cache=ram"),
-        "workers0": epoch_seconds(_plain_workers(0, data, args, runs / f"w0_{tag}")),
-        "workers2": epoch_seconds(_plain_workers(2, data, args, runs / f"w2_{tag}")),
+    cases = {
+        "plain": lambda: epoch_seconds(run_plain(plain, runs / f"plain_{tag}")[0]),
+        "ours": lambda: ours("finetune=none"),
+        "frozen": lambda: ours("finetune=backbone"),
+        "ram": lambda: ours("finetune=none", "train.cache=ram"),
+        "workers0": lambda: epoch_seconds(_plain_workers(0, data, args, runs / f"w0_{tag}")),
+        "workers2": lambda: epoch_seconds(_plain_workers(2, data, args, runs / f"w2_{tag}")),
     }
+    wanted = list(dict.fromkeys(case for _, *pair in levers for case, _ in pair))
+    s = {case: cases[case]() for case in wanted}
     rows = [
-        [
-            "wrapper overhead",
-            "plain yolo train",
-            f"{s['plain']:.1f}",
-            "detector-train",
-            f"{s['ours']:.1f}",
-            s["plain"] / s["ours"],
-        ],
-        [
-            "frozen backbone",
-            "finetune=none",
-            f"{s['ours']:.1f}",
-            "finetune=backbone",
-            f"{s['frozen']:.1f}",
-            s["ours"] / s["frozen"],
-        ],
-        ["cache", "disk", f"{s['ours']:.1f}", "cache=ram", f"{s['ram']:.1f}", s["ours"] / s["ram"]],
-        [
-            "CPU workers",
-            "workers=0 (forced)",
-            f"{s['workers0']:.1f}",
-            "workers=2",
-            f"{s['workers2']:.1f}",
-            s["workers0"] / s["workers2"],
-        ],
+        [figure, b_label, f"{s[b]:.1f}", c_label, f"{s[c]:.1f}", round(s[b] / s[c], 3)]
+        for figure, (b, b_label), (c, c_label) in levers
     ]
-    for r in rows:
-        r[-1] = round(r[-1], 3)
     results = {"settings": {k: str(v) for k, v in vars(args).items()}, "seconds_per_epoch": s,
                "ratios": {r[0]: r[-1] for r in rows}}  # fmt: skip
     save(
