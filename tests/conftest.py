@@ -8,10 +8,12 @@ folder, and the checkout's own runs/, artifacts/ and weights/ are never touched.
 from __future__ import annotations
 
 import os
+import pickle
 import shlex
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +24,34 @@ if os.environ.get(
     "PYTEST_XDIST_WORKER"
 ):  # workers share the machine's cores: one thread each (torch, subprocesses)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_collection_modifyitems(items):
+    """Slow tests first: xdist hands tests out in this order, so the long ones do not start last and
+    leave one worker busy while the others idle (the same order in every worker, as xdist needs)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def _once(tmp_path_factory, name: str, make: Callable[[Path], object]):
+    """A session fixture's value made once per test session, however many xdist workers ask for it.
+
+    Without workers it is ``make(folder)``. With them, the first worker to ask makes it in a folder
+    that all of the session's workers share (under a file lock), and the others wait and read its
+    pickled value: a training run is not repeated once per worker. Tests copy what they change.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return make(tmp_path_factory.mktemp(name))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # the session's folder, above each worker's own
+    value = shared / f"{name}.pickle"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not value.is_file():
+            folder = shared / name
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed half-way left this
+            folder.mkdir()
+            value.write_bytes(pickle.dumps(make(folder)))
+        return pickle.loads(value.read_bytes())
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,35 +95,39 @@ def sample_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory) -> Path:
     """A real Ultralytics checkpoint: yolo26n.yaml trained for one epoch at 64 px on the sample."""
-    from ultralytics import YOLO
 
-    work = tmp_path_factory.mktemp("ckpt")
-    data = work / "sample"
-    shutil.copytree(SAMPLE, data)
-    model = YOLO("yolo26n.yaml")
-    model.train(
-        data=str(data / "data.yaml"),
-        epochs=1,
-        imgsz=64,
-        batch=16,
-        project=str(work),
-        name="t",
-        plots=False,
-        val=False,
-    )
-    return work / "t" / "weights" / "last.pt"
+    def make(work: Path) -> Path:
+        from ultralytics import YOLO
+
+        data = work / "sample"
+        shutil.copytree(SAMPLE, data)
+        YOLO("yolo26n.yaml").train(
+            data=str(data / "data.yaml"),
+            epochs=1,
+            imgsz=64,
+            batch=16,
+            project=str(work),
+            name="t",
+            plots=False,
+            val=False,
+        )
+        return work / "t" / "weights" / "last.pt"
+
+    return _once(tmp_path_factory, "ckpt", make)
 
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> SimpleNamespace:
     """One finished ``debug=smoke`` run (64 px, one epoch, random init), trained in-process once per session."""
-    from detector.train.run import run
 
-    root = tmp_path_factory.mktemp("smoke")
-    cfg = compose("debug=smoke", "model.weights=null", f"paths.runs_dir={root / 'runs'}")
-    run_dir = root / "runs" / str(cfg.name) / "run"
-    summary = run(cfg, run_dir)
-    return SimpleNamespace(dir=run_dir, summary=summary, root=root)
+    def make(root: Path) -> SimpleNamespace:
+        from detector.train.run import run
+
+        cfg = compose("debug=smoke", "model.weights=null", f"paths.runs_dir={root / 'runs'}")
+        run_dir = root / "runs" / str(cfg.name) / "run"
+        return SimpleNamespace(dir=run_dir, summary=run(cfg, run_dir), root=root)
+
+    return _once(tmp_path_factory, "smoke_run", make)
 
 
 @pytest.fixture
@@ -127,30 +161,36 @@ def postgres_url():
 def smoke(tmp_path_factory) -> SimpleNamespace:
     """``detector-train debug=smoke export=onnx``: 64 px, 1 epoch, then export and publish v1, in one
     command; the one real process of both detector-train's export step and detector-artifacts' verify."""
-    from helpers import run_cli
 
-    root = tmp_path_factory.mktemp("smoke")
-    res = run_cli(
-        "detector-train",
-        "debug=smoke",
-        "export=onnx",
-        "export.publish.latency_runs=3",  # latency is recorded, not asserted: 3 timed calls are enough here
-        f"paths.runs_dir={root / 'runs'}",
-        f"paths.artifacts_dir={root / 'a'}",
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    *_, version, run = res.stdout.strip().splitlines()
-    return SimpleNamespace(run=Path(run), version=Path(version), artifacts=root / "a")
+    def make(root: Path) -> SimpleNamespace:
+        from helpers import run_cli
+
+        res = run_cli(
+            "detector-train",
+            "debug=smoke",
+            "export=onnx",
+            "export.publish.latency_runs=3",  # latency is recorded, not asserted: 3 timed calls are enough here
+            f"paths.runs_dir={root / 'runs'}",
+            f"paths.artifacts_dir={root / 'a'}",
+        )
+        assert res.returncode == 0, res.stderr[-3000:]
+        *_, version, run = res.stdout.strip().splitlines()
+        return SimpleNamespace(run=Path(run), version=Path(version), artifacts=root / "a")
+
+    return _once(tmp_path_factory, "smoke", make)
 
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Path:
     """A run with a measurable mAP: the bundled COCO YOLO11n-seg weights fine-tuned 3 epochs at 128 px."""
-    from detector.train.run import run as train_run
 
-    run_dir = tmp_path_factory.mktemp("trained") / "run"
-    train_run(compose("debug=smoke", "train.imgsz=128", "train.epochs=3"), run_dir)
-    return run_dir
+    def make(root: Path) -> Path:
+        from detector.train.run import run as train_run
+
+        train_run(compose("debug=smoke", "train.imgsz=128", "train.epochs=3"), root / "run")
+        return root / "run"
+
+    return _once(tmp_path_factory, "trained", make)
 
 
 @pytest.fixture
@@ -165,23 +205,26 @@ def rare_sample(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiled_version(tmp_path_factory) -> SimpleNamespace:
     """A run trained on 256 px tiles of a sample subset (``tile=default``, 64 px, one epoch), published as ONNX."""
-    from helpers import sample_subset
 
-    from detector.artifacts import export, target
-    from detector.train.run import run
+    def make(root: Path) -> SimpleNamespace:
+        from helpers import sample_subset
 
-    root = tmp_path_factory.mktemp("tiled")
-    data = sample_subset(root / "data", {"train": 16, "val": 4})
-    cfg = compose(
-        "debug=smoke",
-        "model.weights=null",
-        "data=custom",
-        f"data.yaml={data}",
-        "tile=default",
-        "data.tile.size=256",
-        f"paths.tiles_dir={root / 'cache'}",
-    )
-    summary = run(cfg, root / "run")
-    t = target.target(compose("export=onnx", "export.publish.latency_runs=1", config="export").export)
-    version = export.publish(root / "run", t, root / "artifacts")
-    return SimpleNamespace(summary=summary, version=version.path, data=data, root=root)
+        from detector.artifacts import export, target
+        from detector.train.run import run
+
+        data = sample_subset(root / "data", {"train": 16, "val": 4})
+        cfg = compose(
+            "debug=smoke",
+            "model.weights=null",
+            "data=custom",
+            f"data.yaml={data}",
+            "tile=default",
+            "data.tile.size=256",
+            f"paths.tiles_dir={root / 'cache'}",
+        )
+        summary = run(cfg, root / "run")
+        t = target.target(compose("export=onnx", "export.publish.latency_runs=1", config="export").export)
+        version = export.publish(root / "run", t, root / "artifacts")
+        return SimpleNamespace(summary=summary, version=version.path, data=data, root=root)
+
+    return _once(tmp_path_factory, "tiled", make)

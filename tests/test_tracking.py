@@ -278,22 +278,3 @@ def test_unwritable_wandb_dir_lets_training_finish_with_one_warning(offline, cap
     (msg,) = _tracking_warnings(caplog)
     assert "cannot write W&B files under" in msg and "a_file/wb" in msg and "logger.init.dir" in msg
     assert offline_runs(offline, Path("/tmp/wandb")) == [], "wandb fell back to another folder"
-
-
-@pytest.mark.slow
-def test_multirun_jobs_share_one_wandb_group(tmp_path):
-    runs = tmp_path / "runs"
-    res = run_cli(
-        "detector-train", "-m", "debug=smoke", "logger=wandb", f"paths.runs_dir={runs}", "logger.table_images=0",
-        "train.lr0=0.001,0.002", env={"WANDB_MODE": "offline", "WANDB_DATA_DIR": None}, timeout=400,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
-    folders = offline_runs(runs)
-    assert len(folders) == 2
-    recs = [OfflineRun.load(f) for f in folders]
-    (sweep,) = (runs / "multirun").iterdir()
-    assert {r.run.run_group for r in recs} == {str(sweep.relative_to(runs))}
-    assert len({r.run.run_id for r in recs}) == 2 and sorted(r.config["train"]["lr0"] for r in recs) == [
-        0.001,
-        0.002,
-    ]

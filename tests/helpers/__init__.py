@@ -75,6 +75,21 @@ def cli(command: str, *args: str) -> Result:
     return Result(code or 0, out.getvalue(), err.getvalue())
 
 
+def run_script(name: str, *args: str) -> None:
+    """Run ``scripts/<name>`` in this process, as ``python scripts/<name> args...`` would (a benchmark
+    script's own runs still start their processes); a non-zero exit fails the test."""
+    import runpy
+
+    argv, path = sys.argv, list(sys.path)
+    sys.argv, sys.path[:0] = [name, *args], [str(ROOT / "scripts")]  # for its `import benchlib`
+    try:
+        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
+    except SystemExit as e:
+        assert e.code in (None, 0), f"{name} exited with {e.code}"
+    finally:
+        sys.argv, sys.path[:] = argv, path
+
+
 def run_cli(
     command: str, *args: str, env: dict | None = None, timeout: int = 600, cwd: Path | None = None
 ) -> Result:
