@@ -51,11 +51,6 @@ def tile_record(run: Run, t: Target) -> dict[str, Any] | None:
 def build(run: Run, t: Target, stage: Path, exported: Path, metrics: dict) -> dict[str, Any]:
     """The manifest of a version being built in ``stage`` (``files``, name and number come later)."""
     s = run.summary
-    original = Path(s.get("data", {}).get("yaml") or run.data_yaml)
-    try:
-        content = yaml.safe_load(original.read_text())
-    except (OSError, yaml.YAMLError):
-        content = None
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "format": t.format,
@@ -94,16 +89,26 @@ def build(run: Run, t: Target, stage: Path, exported: Path, metrics: dict) -> di
             "freeze": s.get("freeze"),
             "wall_time_s": s.get("wall_time_s"),
         },
-        "data": {
-            "yaml": str(original),
-            "content": content,
-            "counts": s.get("data", {}).get("counts"),
-            "fingerprint": data_fingerprint(run.data_yaml),
-        },
+        "data": _data(run),
         "config": {"train": s.get("config"), "export": t.config},
         "git": git_state(),
         "versions": versions(t.runtime.dists),
         "licence": LICENCE,
+    }
+
+
+def _data(run: Run) -> dict[str, Any]:
+    """The training data: its data.yaml (path and content, as trained), counts and fingerprint."""
+    original = Path(run.summary.get("data", {}).get("yaml") or run.data_yaml)
+    try:
+        content = yaml.safe_load(original.read_text())
+    except (OSError, yaml.YAMLError):
+        content = None
+    return {
+        "yaml": str(original),
+        "content": content,
+        "counts": run.summary.get("data", {}).get("counts"),
+        "fingerprint": data_fingerprint(run.data_yaml),
     }
 
 
