@@ -214,13 +214,14 @@ def pooled(args, rows: list[dict], dataset: str) -> list[dict]:
     contenders = list(dict.fromkeys(r["contender"] for r in mine))
     if RECIPE not in contenders:
         return []
-    seeds = sorted(set.intersection(*({r["seed"] for r in mine if r["contender"] == c} for c in contenders)))
-    pick = {c: [r for r in mine if r["contender"] == c and r["seed"] in seeds] for c in contenders}
-    order = images(args, Path(pick[RECIPE][0]["stats"]))
+    seeds_of = {c: {r["seed"] for r in mine if r["contender"] == c} for c in contenders}
+    order = images(args, Path(next(r for r in mine if r["contender"] == RECIPE)["stats"]))
     counts = _counts(len(order), args.boot, args.boot_seed)  # the same resamples for every contender
-    names, order, bpt, bbs = _pool(args, pick[RECIPE], counts, order)
     out = []
-    for c in contenders:
+    for c in contenders:  # each paired with the recipe on the seeds both have
+        seeds = sorted(seeds_of[c] & seeds_of[RECIPE])
+        pick = {k: [r for r in mine if r["contender"] == k and r["seed"] in seeds] for k in (c, RECIPE)}
+        names, order, bpt, bbs = _pool(args, pick[RECIPE], counts, order)
         _, _, pt, bs = _pool(args, pick[c], counts, order)
         figs = [_figures("all", pt[0], bs[0], bpt[0], bbs[0])]
         figs += [_figures(names[k], pt[1][k], bs[1][:, k], bpt[1][k], bbs[1][:, k]) for k in sorted(names)]
@@ -234,7 +235,8 @@ def cells(args) -> list[tuple[str, int, str]]:
     out = []
     for dataset in args.datasets.split(","):
         contenders, how_many = PLAN[dataset]
-        out += [(dataset, seed, c) for seed in seeds[:how_many] for c in contenders]
+        chosen = [c for c in contenders if not args.contenders or c in args.contenders.split(",")]
+        out += [(dataset, seed, c) for seed in seeds[:how_many] for c in chosen]
     return out
 
 
@@ -259,6 +261,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="pcb_rare,solar,deeppcb", help=f"comma list of {list(PLAN)}")
     p.add_argument("--seeds", default="0,1,2", help="training seeds (the data is drawn once, --data-seed)")
+    p.add_argument("--contenders", default="", help=f"comma list of {list(CONTENDERS)} (default: the plan's)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument(
