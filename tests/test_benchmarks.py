@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, run_script
+from helpers import run_script, script
 
 TINY = ["--n-train", "16", "--imgsz", "64"]
 
 
-def _run(script: str, *args: str) -> None:
+def _run(name: str, *args: str) -> None:
     """Run a benchmark script with its scratch folder in the test's tmp_path (the working directory)."""
-    run_script(script, *args, "--work", str(Path.cwd() / "work"))
+    run_script(name, *args, "--work", str(Path.cwd() / "work"))
 
 
 @pytest.mark.slow
@@ -46,27 +44,13 @@ def test_bench_finetune(tmp_path):
 
 
 def test_bench_finetune_variants_keep_braces_whole():
-    bench = _script("bench_finetune")
-    got = bench._variants(
-        ["none:finetune=none,finetune.ema={decay:0.9,tau:5}", "lr:train.lr0=0.001"], "default"
-    )
+    variants = script("bench_finetune.py")["_variants"]
+    got = variants(["none:finetune=none,finetune.ema={decay:0.9,tau:5}", "lr:train.lr0=0.001"], "default")
     assert got == {
         "detector (default)": ["finetune=default"],
         "none": ["finetune=none", "finetune.ema={decay:0.9,tau:5}"],  # a preset of its own: kept
         "lr": ["finetune=default", "train.lr0=0.001"],  # no preset: on top of the recipe
     }
-
-
-def _script(name: str):
-    """A benchmark script imported as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(ROOT / "scripts"))  # for its `import benchlib`
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    return module
 
 
 @pytest.mark.slow

@@ -231,9 +231,8 @@ def test_pruner_that_must_prune_stops_trials_after_one_epoch_and_wandb_groups_th
 
 
 def _two_workers(tmp_path: Path, storage: str) -> optuna.Study:
-    args = _args(
-        tmp_path / "runs", "sweep.n_trials=2", f"sweep.storage={storage}"
-    )  # a trial each, or both in one
+    # two trials: a trial each, or both in the first worker to start
+    args = _args(tmp_path / "runs", "sweep.n_trials=2", f"sweep.storage={storage}")
     workers = [_popen(args, tmp_path / f"worker{i}.log") for i in range(2)]
     for i, w in enumerate(workers):
         assert w.wait(timeout=400) == 0, (tmp_path / f"worker{i}.log").read_text()[-3000:]

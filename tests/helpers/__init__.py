@@ -78,14 +78,21 @@ def cli(command: str, *args: str) -> Result:
 def run_script(name: str, *args: str) -> None:
     """Run ``scripts/<name>`` in this process, as ``python scripts/<name> args...`` would (a benchmark
     script's own runs still start their processes); a non-zero exit fails the test."""
+    try:
+        script(name, *args, main=True)
+    except SystemExit as e:
+        assert e.code in (None, 0), f"{name} exited with {e.code}"
+
+
+def script(name: str, *args: str, main: bool = False) -> dict:
+    """The globals of ``scripts/<name>`` after running it (``scripts/`` is not a package): as
+    ``__main__`` with ``args`` as its command line, or imported only (its functions, for a test)."""
     import runpy
 
     argv, path = sys.argv, list(sys.path)
     sys.argv, sys.path[:0] = [name, *args], [str(ROOT / "scripts")]  # for its `import benchlib`
     try:
-        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
-    except SystemExit as e:
-        assert e.code in (None, 0), f"{name} exited with {e.code}"
+        return runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__" if main else name)
     finally:
         sys.argv, sys.path[:] = argv, path
 
