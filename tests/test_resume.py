@@ -10,6 +10,8 @@ import pytest
 from helpers import cli, compose, files_under, interrupted_run
 from omegaconf import OmegaConf
 
+from detector import safeload
+
 
 @pytest.mark.slow
 def test_resume_finishes_the_run_with_the_same_pipeline(tmp_path):
@@ -17,9 +19,12 @@ def test_resume_finishes_the_run_with_the_same_pipeline(tmp_path):
     interrupted_run(run_dir, "augment=aerial")
     assert (run_dir / "weights" / "last.pt").exists() and not (run_dir / "summary.json").exists()
 
+    safeload.LOADS.clear()
     res = cli("detector-train", f"resume={run_dir}")
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.last_line == str(run_dir)  # same folder, not a new one
+    last = str(run_dir / "weights" / "last.pt")
+    assert (last, "safe") in safeload.LOADS  # Ultralytics' own resume went through the safe loader
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["resumed"] == [{"stage": "train", "from_epoch": 2}]

@@ -147,14 +147,8 @@ def test_a_runs_checkpoints_load_safely_and_an_evil_best_pt_is_not_exported(smok
 
 
 @pytest.mark.slow
-def test_resume_loads_last_pt_safely_and_names_a_damaged_one(tmp_path):
-    run_dir = tmp_path / "run"
-    interrupted_run(run_dir)
-    last = run_dir / "weights" / "last.pt"
-    safeload.LOADS.clear()
-    res = cli("detector-train", f"resume={run_dir}")
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert (str(last), "safe") in safeload.LOADS  # Ultralytics' own resume went through the safe loader
+def test_resume_names_a_damaged_last_pt(tmp_path):
+    """That a good last.pt is resumed through the safe loader is checked by test_resume's real resume."""
     again = tmp_path / "again"
     interrupted_run(again)
     damaged = again / "weights" / "last.pt"

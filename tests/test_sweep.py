@@ -24,6 +24,7 @@ from detector.errors import DetectorError
 from detector.sweep import run as sweep
 from detector.sweep import space as search_space
 
+SECRET_KEY = "wandbkey0123456789abcdef0123456789abcdef"  # a W&B API key's shape (40 characters)
 TINY = ["debug=smoke", "train.epochs=1"]  # 64 px, batch 8, one epoch: ~3 s a trial on 2 cores
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SWEEP = "import sys; from detector.cli import sweep; sys.argv[0] = 'detector-sweep'; sweep()"
@@ -174,15 +175,15 @@ def test_cli_error_exits_2_and_leaves_no_folder(tmp_path):
 
 
 @pytest.mark.slow
-def test_three_trial_sweep_writes_results_and_best_command_reproduces(tmp_path):
+def test_sweep_writes_results_and_best_command_reproduces(tmp_path):
     runs = tmp_path / "runs"
-    res = run_cli("detector-sweep", *_args(runs, "sweep.n_trials=3"))  # the one real detector-sweep process
+    res = run_cli("detector-sweep", *_args(runs, "sweep.n_trials=2"))  # the one real detector-sweep process
     assert res.returncode == 0, res.stderr[-3000:]
     out = Path(res.last_line)
     assert out == runs / "sweeps" / "t"
     best = yaml.safe_load((out / "best.yaml").read_text())
     rows = list(csv.DictReader((out / "trials.csv").open()))
-    assert [r["state"] for r in rows] == ["COMPLETE"] * 3 and {r["number"] for r in rows} == {"0", "1", "2"}
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 2 and {r["number"] for r in rows} == {"0", "1"}
     assert {"train.lr0", "finetune.freeze", "epochs", "run_dir"} <= set(rows[0])
     for name in ("history", "importances", "parallel_coordinates", "intermediate_values"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 10_000, name
@@ -230,9 +231,9 @@ def test_pruner_that_must_prune_stops_trials_after_one_epoch_and_wandb_groups_th
     }  # one W&B run per trial, grouped by study
 
 
-def _two_workers(tmp_path: Path, storage: str) -> optuna.Study:
+def _two_workers(tmp_path: Path, storage: str, *extra: str) -> optuna.Study:
     # two trials: a trial each, or both in the first worker to start
-    args = _args(tmp_path / "runs", "sweep.n_trials=2", f"sweep.storage={storage}")
+    args = _args(tmp_path / "runs", "sweep.n_trials=2", f"sweep.storage={storage}", *extra)
     workers = [_popen(args, tmp_path / f"worker{i}.log") for i in range(2)]
     for i, w in enumerate(workers):
         assert w.wait(timeout=400) == 0, (tmp_path / f"worker{i}.log").read_text()[-3000:]
@@ -247,10 +248,27 @@ def _two_workers(tmp_path: Path, storage: str) -> optuna.Study:
 
 
 @pytest.mark.slow
-def test_two_workers_share_one_postgres_study(tmp_path, postgres_url):
-    study = _two_workers(tmp_path, postgres_url)
+def test_two_tracked_workers_share_one_postgres_study_and_write_no_secret(
+    tmp_path, postgres_url, monkeypatch
+):
+    """Two workers on one PostgreSQL study, with a password in the URL and a W&B API key: the live
+    processes use both, and no file they write holds either (W&B records offline here)."""
     password = postgres_url.split(":")[2].split("@")[0]
+    monkeypatch.setenv("WANDB_API_KEY", SECRET_KEY)  # inherited by the workers
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    study = _two_workers(tmp_path, postgres_url, "logger=wandb", "logger.table_images=2")
     assert study.user_attrs["storage"] == postgres_url.replace(f":{password}@", ":***@")
+
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "summary.json" for p in written) and any("offline-run-" in str(p) for p in written)
+    logs = [p for p in written if p.suffix == ".wandb"]  # W&B's own record: config, the command, history
+    assert len(logs) == 2 and all(b"postgresql://detector_test:***@" in p.read_bytes() for p in logs)
+    leaks = [
+        p for p in written if password.encode() in p.read_bytes() or SECRET_KEY.encode() in p.read_bytes()
+    ]
+    assert leaks == []
+    hydra_files = [p for p in written if p.parent.name == ".hydra" and "storage" in p.read_text()]
+    assert hydra_files and all("***@127.0.0.1" in p.read_text() for p in hydra_files)
 
 
 @pytest.mark.slow
