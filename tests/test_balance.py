@@ -1,5 +1,5 @@
 """``finetune.balance``: repeat factors, the sampler's long-run draw, the plan's checks, the doctor's
-imbalance report, and a real balanced run that is interrupted and resumed."""
+imbalance report. A real balanced run, interrupted and resumed, is in test_resume."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from helpers import cli, compose, files_under, interrupted_run, sample_subset
+from helpers import cli, compose, files_under, sample_subset
 
 from detector.data import balance as factors
 from detector.train import balance, plan
@@ -136,47 +136,6 @@ def test_doctor_reports_the_imbalance(rare_sample):
         "split": "train", "ratio_boxes": 7.2, "ratio_images": 7.11, "most": "a", "least": "e",
         "absent": [], "suggest_balance": True, "suggest_at": factors.SUGGEST_RATIO,
     }  # fmt: skip
-
-
-@pytest.mark.slow
-def test_balanced_run_iterates_the_sampler_and_resume_keeps_the_factors(rare_sample, tmp_path):
-    drawn: dict[int, list[int]] = {}
-    seen: dict[int, list[int]] = {}
-
-    def watch(trainer) -> None:  # every image the loader really loads, by epoch (mosaic is off: 2 epochs)
-        dataset, load = trainer.train_loader.dataset, trainer.train_loader.dataset.get_image_and_label
-
-        def recorded(index):
-            seen.setdefault(trainer.epoch, []).append(index)
-            return load(index)
-
-        dataset.get_image_and_label = recorded
-
-    def compare(trainer) -> None:
-        drawn[trainer.epoch] = balance.sampler_of(trainer).indices(trainer.epoch).tolist()
-
-    run_dir = tmp_path / "run"
-    overrides = (
-        "data=custom",
-        f"data.yaml={rare_sample}",
-        "model.weights=null",
-        "finetune.balance=repeat_factor",
-    )
-    hooks = ({"on_pretrain_routine_end": watch, "on_train_epoch_end": compare},)
-    interrupted_run(run_dir, *overrides, "finetune.balance_threshold=1.0", callbacks=hooks)
-    assert seen[0] == drawn[0] and len(seen[0]) == 64  # epoch_length=dataset: 64 images, by repeat factor
-    assert Counter(seen[0]) != Counter(range(64))  # repeats and omissions: not one pass of the dataset
-    first = json.loads((run_dir / balance.RECORD).read_text())["digest"]
-
-    res = cli("detector-train", f"resume={run_dir}")
-    assert res.returncode == 0, res.stderr[-3000:]
-    record = json.loads((run_dir / "summary.json").read_text())["stages"][0]["balance"]
-    assert record["digest"] == first and record["method"] == "repeat_factor"
-    assert record["images_per_epoch"] == 64 and record["images_per_epoch_natural"] > 64
-    r = {name: c["repeat_factor"] for name, c in record["classes"].items()}
-    assert r == pytest.approx(
-        {n: math.sqrt(64 / k) for n, k in zip("abcde", [64, 42, 24, 17, 9], strict=True)}, abs=1e-4
-    )
 
 
 @pytest.mark.slow

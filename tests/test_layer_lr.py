@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from helpers import compose, interrupted_run
+from helpers import compose, optimizer_groups
 
 from detector.errors import DetectorError
 from detector.train import freeze, layer_lr, plan
 from detector.train.run import run
-from detector.train.rundir import load_run_config
 
 
 @pytest.mark.parametrize(
@@ -38,22 +37,6 @@ def test_sections_follow_the_model_yaml(tmp_path):
     assert plan.build(compose(), tmp_path).stages[0].lr_multiples is None
 
 
-def _groups(trainer) -> list[dict]:
-    """Each optimizer group's tag, base lr and the set of lr multiples its parameters should have."""
-    from ultralytics.utils.torch_utils import unwrap_model
-
-    layers = unwrap_model(trainer.model).model
-    index = {id(p): i for i, layer in enumerate(layers) for p in layer.parameters()}
-    return [
-        {
-            "tag": g["param_group"],
-            "initial_lr": g["initial_lr"],
-            "layers": {index[id(p)] for p in g["params"]},
-        }
-        for g in trainer.optimizer.param_groups
-    ]
-
-
 @pytest.mark.slow
 def test_trainer_optimizer_uses_the_multiples(tmp_path):
     seen = {}
@@ -61,7 +44,7 @@ def test_trainer_optimizer_uses_the_multiples(tmp_path):
     def record(trainer) -> None:
         groups = trainer.optimizer.param_groups
         seen.update(
-            groups=_groups(trainer),
+            groups=optimizer_groups(trainer),
             n=len(list(trainer.model.parameters())),
             counted=sum(len(g["params"]) for g in groups),
             lr=[g["lr"] for g in groups],
@@ -82,23 +65,6 @@ def test_trainer_optimizer_uses_the_multiples(tmp_path):
         (g["tag"], multiples[min(g["layers"])]): lr for g, lr in zip(seen["groups"], seen["lr"], strict=True)
     }
     assert by_tag[("weight", 3.0)] == pytest.approx(30 * by_tag[("weight", 0.1)])
-
-
-@pytest.mark.slow
-def test_resume_restores_the_split_optimizer(tmp_path):
-    run_dir = tmp_path / "run"
-    interrupted_run(run_dir, "finetune.layer_lr={neck:0.5}")
-    seen = {}
-
-    def record(trainer) -> None:
-        seen.update(groups=_groups(trainer), state=len(trainer.optimizer.state))
-
-    summary = run(load_run_config(run_dir), run_dir, callbacks=[{"on_train_end": record}], resume=True)
-    assert summary["resumed"] == [{"stage": "train", "from_epoch": 2}]
-    assert seen["state"] > 0  # Adam moments came back from the checkpoint into the split groups
-    assert {(g["tag"], round(g["initial_lr"], 6)) for g in seen["groups"]} == {
-        (tag, lr) for tag in ("weight", "bn", "bias") for lr in (0.002, 0.001)
-    }
 
 
 def test_split_keeps_group_settings():

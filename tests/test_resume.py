@@ -1,24 +1,65 @@
-"""detector-train resume=<run folder>: an interrupted run finishes with its own config and augmentations."""
+"""detector-train resume=<run folder>: an interrupted run finishes with its own config, augmentations,
+lrs by layer and sampler, and a bad resume is refused before anything is touched."""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import cli, compose, files_under, interrupted_run
+from helpers import cli, compose, files_under, interrupted_run, optimizer_groups
 from omegaconf import OmegaConf
 
 from detector import safeload
+from detector.train import balance
 
 
 @pytest.mark.slow
-def test_resume_finishes_the_run_with_the_same_pipeline(tmp_path):
-    run_dir = tmp_path / "run"
-    interrupted_run(run_dir, "augment=aerial")
-    assert (run_dir / "weights" / "last.pt").exists() and not (run_dir / "summary.json").exists()
+def test_resume_finishes_the_run_with_its_pipeline_lr_split_and_sampler(rare_sample, tmp_path, monkeypatch):
+    """One interrupted run with an albumentations pipeline, lrs by layer and repeat-factor sampling,
+    resumed through the CLI: each comes back as it was, and last.pt is loaded safely."""
+    from ultralytics.utils.callbacks import base
 
+    drawn: dict[int, list[int]] = {}
+    seen: dict[int, list[int]] = {}
+
+    def watch(trainer) -> None:  # every image the loader really loads, by epoch (mosaic is off: 2 epochs)
+        dataset, load = trainer.train_loader.dataset, trainer.train_loader.dataset.get_image_and_label
+
+        def recorded(index):
+            seen.setdefault(trainer.epoch, []).append(index)
+            return load(index)
+
+        dataset.get_image_and_label = recorded
+
+    def compare(trainer) -> None:
+        drawn[trainer.epoch] = balance.sampler_of(trainer).indices(trainer.epoch).tolist()
+
+    run_dir = tmp_path / "run"
+    interrupted_run(
+        run_dir,
+        "augment=aerial",
+        "finetune.layer_lr={neck:0.5}",
+        *("data=custom", f"data.yaml={rare_sample}", "model.weights=null"),
+        *("finetune.balance=repeat_factor", "finetune.balance_threshold=1.0"),
+        callbacks=({"on_pretrain_routine_end": watch, "on_train_epoch_end": compare},),
+    )
+    assert (run_dir / "weights" / "last.pt").exists() and not (run_dir / "summary.json").exists()
+    assert seen[0] == drawn[0] and len(seen[0]) == 64  # epoch_length=dataset: 64 images, by repeat factor
+    assert Counter(seen[0]) != Counter(range(64))  # repeats and omissions: not one pass of the dataset
+    first = json.loads((run_dir / balance.RECORD).read_text())["digest"]
+
+    resumed = {}  # the resumed trainer's optimizer, through Ultralytics' own default callbacks
+
+    def record(trainer) -> None:
+        resumed.update(groups=optimizer_groups(trainer), state=len(trainer.optimizer.state))
+
+    monkeypatch.setitem(
+        base.default_callbacks, "on_train_end", [*base.default_callbacks["on_train_end"], record]
+    )
     safeload.LOADS.clear()
     res = cli("detector-train", f"resume={run_dir}")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -30,7 +71,9 @@ def test_resume_finishes_the_run_with_the_same_pipeline(tmp_path):
     assert summary["resumed"] == [{"stage": "train", "from_epoch": 2}]
     with open(run_dir / "results.csv") as f:
         assert [int(float(r["epoch"])) for r in csv.DictReader(f)] == [1, 2]
-    # "applied" is read off the resumed trainer's training dataloader, not from our config
+    assert summary["config"]["train"]["epochs"] == 2 and summary["config"]["resume"] == str(run_dir)
+
+    # the pipeline: "applied" is read off the resumed trainer's training dataloader, not from our config
     applied = summary["augment"]["applied"]["transform"]
     configured = summary["augment"]["configured"]["transform"]
     assert applied["transforms"] == configured["transforms"]
@@ -40,7 +83,21 @@ def test_resume_finishes_the_run_with_the_same_pipeline(tmp_path):
         "RandomRotate90",
     ]
     assert applied["bbox_params"]["format"] == "yolo"
-    assert summary["config"]["train"]["epochs"] == 2 and summary["config"]["resume"] == str(run_dir)
+
+    # the lr split: Adam moments came back from the checkpoint into the split groups
+    assert resumed["state"] > 0
+    assert {(g["tag"], round(g["initial_lr"], 6)) for g in resumed["groups"]} == {
+        (tag, lr) for tag in ("weight", "bn", "bias") for lr in (0.002, 0.001)
+    }
+
+    # the sampler: the same factors, recorded again by the resumed run
+    record_ = summary["stages"][0]["balance"]
+    assert record_["digest"] == first and record_["method"] == "repeat_factor"
+    assert record_["images_per_epoch"] == 64 and record_["images_per_epoch_natural"] > 64
+    r = {name: c["repeat_factor"] for name, c in record_["classes"].items()}
+    assert r == pytest.approx(
+        {n: math.sqrt(64 / k) for n, k in zip("abcde", [64, 42, 24, 17, 9], strict=True)}, abs=1e-4
+    )
 
 
 def _fake_run(tmp_path: Path, summary: bool = False, last: bool = True) -> Path:

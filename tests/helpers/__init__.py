@@ -185,6 +185,22 @@ def interrupted_run(run_dir: Path, *overrides: str, callbacks: tuple = ()) -> No
         run(cfg, run_dir, callbacks=[*callbacks, {"on_fit_epoch_end": stop}])
 
 
+def optimizer_groups(trainer) -> list[dict]:
+    """Each optimizer group's tag, base lr and the set of lr multiples its parameters should have."""
+    from ultralytics.utils.torch_utils import unwrap_model
+
+    layers = unwrap_model(trainer.model).model
+    index = {id(p): i for i, layer in enumerate(layers) for p in layer.parameters()}
+    return [
+        {
+            "tag": g["param_group"],
+            "initial_lr": g["initial_lr"],
+            "layers": {index[id(p)] for p in g["params"]},
+        }
+        for g in trainer.optimizer.param_groups
+    ]
+
+
 def sample_subset(dst: Path, n: dict[str, int], step: int = 3, classes: list[str] | None = None) -> Path:
     """Every ``step``-th image of the bundled sample (real solar images and labels); returns data.yaml.
 
