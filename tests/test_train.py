@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import cli, compose, files_under, tree_hash
+from helpers import Interrupted, cli, compose, files_under, tree_hash
 
 from detector.train.run import run
 from detector.train.weights import load_checkpoint
@@ -75,8 +75,18 @@ def test_default_recipe_sets_its_optimizer_whatever_the_class_count(optimizer, l
     sample_copy.write_text(text)
     extra = [] if optimizer is None else [f"train.optimizer={optimizer}"]
     cfg = compose("debug=smoke", "data=custom", f"data.yaml={sample_copy}", "finetune=default", *extra)
-    (stage,) = run(cfg, tmp_path / "run")["stages"]
-    assert stage["optimizer"] == "AdamW" and stage["lr0"] == pytest.approx(lr0)
+    seen = {}
+
+    def built(trainer) -> None:  # the optimizer the trainer built; no need to train it
+        seen.update(
+            name=type(trainer.optimizer).__name__,
+            lr={g["initial_lr"] for g in trainer.optimizer.param_groups},
+        )
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run(cfg, tmp_path / "run", callbacks=[{"on_train_start": built}])
+    assert seen["name"] == "AdamW" and [round(lr, 6) for lr in seen["lr"]] == [lr0]
 
 
 def _break_names(data: Path) -> None:
