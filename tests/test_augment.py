@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import ROOT, SAMPLE, cli, compose, files_under, run_cli
+from helpers import ROOT, SAMPLE, Interrupted, cli, compose, files_under, run_cli
 
 from detector.errors import DetectorError
 from detector.train import augment
@@ -272,8 +272,17 @@ def test_spatial_pipeline_reaches_the_dataloader_with_bbox_params(tmp_path):
     from detector.train.run import run
 
     seen: dict = {}
-    cb = {"on_pretrain_routine_end": lambda tr: seen.update(pipe=augment.applied(tr.train_loader.dataset))}
-    run(compose("debug=smoke", "augment=aerial"), tmp_path / "run", callbacks=[cb])
+
+    def built(trainer) -> None:  # the training dataloader's pipeline; no need to train with it
+        seen.update(pipe=augment.applied(trainer.train_loader.dataset))
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run(
+            compose("debug=smoke", "augment=aerial"),
+            tmp_path / "run",
+            callbacks=[{"on_pretrain_routine_end": built}],
+        )
     pipe = seen["pipe"]
     assert [type(t).__name__ for t in pipe.transforms] == [
         n["_target_"].rpartition(".")[2] for n in compose("augment=aerial").augment.transforms
