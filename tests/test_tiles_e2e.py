@@ -73,11 +73,12 @@ def test_our_decode_matches_ultralytics_predict_on_one_tile(tiled_version):
 def test_detector_eval_slices_a_tiled_version_as_it_was_trained(tiled_version, tmp_path):
     from pathlib import Path
 
-    from detector.artifacts import store
+    from detector.review import app, resolve
     from detector.review.sliced import sliced_stats
 
-    version = store.resolve(str(tiled_version.version), tiled_version.root / "artifacts")
-    stats = sliced_stats(version, tiled_version.data, "val", {}, 0.001)
+    m = resolve.model(str(tiled_version.version), tmp_path, tiled_version.root / "artifacts")
+    m.tile = app.slicing_for(m, {})  # the version's own slicing
+    stats = sliced_stats(m, tiled_version.data, "val", 0.001)
     assert stats.n_images == 4 and len(stats.target_cls) > 0
     assert stats.target_box.max() > 1  # pixels of the frame, not normalised
     runs = f"paths.runs_dir={tmp_path / 'runs'}"

@@ -98,24 +98,24 @@ def slicing_for(m: resolve.Model, tile: dict) -> Any:
     return slicing.resolve(m.version.manifest(), given)
 
 
-def _pass(m: resolve.Model, data_yaml: Path, split: str, val: dict, out: Path, tile: dict) -> EvalStats:
+def _pass(m: resolve.Model, data_yaml: Path, split: str, val: dict, out: Path) -> EvalStats:
     if m.tile is None:
         return evaluation.pass_stats(m.file, data_yaml, split, m.imgsz, val, out)
     from detector.review.sliced import sliced_stats
 
     conf = float(val.get("conf", 0.001))  # Ultralytics val's default, for mAP
-    return sliced_stats(m.version, data_yaml, split, tile, conf)
+    return sliced_stats(m, data_yaml, split, conf)
 
 
 def _passes(
-    m: resolve.Model, spec: Any, split: str, ops: dict, val: dict, out: Path, tile: dict
+    m: resolve.Model, spec: Any, split: str, ops: dict, val: dict, out: Path
 ) -> tuple[EvalStats, dict]:
     """One model's pass on the split (and on val, when its thresholds must be chosen there), and its
     operating point."""
-    stats = _pass(m, spec.yaml_path, split, val, out, tile)
+    stats = _pass(m, spec.yaml_path, split, val, out)
     val_stats = None
     if split != "val" and not m.thresholds:
-        val_stats = _pass(m, spec.yaml_path, "val", val, out, tile)
+        val_stats = _pass(m, spec.yaml_path, "val", val, out)
     return stats, operating_point(m, stats, val_stats, ops)
 
 
@@ -172,8 +172,7 @@ def main(cfg: DictConfig, out: Path) -> Path:
     models = [resolve.model(r, cfg.paths.runs_dir, cfg.paths.artifacts_dir) for r in refs]
     tile = dict(cfg.get("tile") or {})
     for m in models:
-        sliced = slicing_for(m, tile)  # bad tile settings fail here, before any inference
-        m.tile = sliced.as_dict() if sliced is not None else None
+        m.tile = slicing_for(m, tile)  # bad tile settings fail here, before any inference
     spec = resolve.data(models[0], cfg.data.yaml if cfg.get("data") else None)
     for m in models[1:]:
         resolve.data(m, str(spec.yaml_path))  # B is scored on A's images: same class names needed
@@ -183,7 +182,7 @@ def main(cfg: DictConfig, out: Path) -> Path:
     for w in warnings:
         log.warning(w)
     out.mkdir(parents=True, exist_ok=True)
-    done = [_passes(m, spec, split, ops, val, out, tile) for m in models]
+    done = [_passes(m, spec, split, ops, val, out) for m in models]
     paired: PairedResult | None = paired_bootstrap(done[0][0], done[1][0], **boot) if len(done) == 2 else None
     results = [paired.a, paired.b] if paired else [bootstrap(done[0][0], **boot)]  # one draw per image set
     doc: dict[str, Any] = {

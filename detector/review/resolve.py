@@ -32,11 +32,14 @@ class Model:
     data_yaml: Path | None  # its own data: the run's staged copy, or the version's original data.yaml
     thresholds: dict | None = None  # stored by detector-export (manifest "thresholds")
     version: store.Version | None = None  # an artifact's version (its manifest may hold tile settings)
-    tile: dict | None = None  # the slicing its evaluation applied; None: whole frames
+    tile: Any = (
+        None  # the slicing its evaluation applies (detector.artifacts.slicing.Slicing); None: whole frames
+    )
 
     def as_dict(self) -> dict[str, Any]:
-        keys = ("label", "kind", "file", "runtime", "imgsz", "tile")
-        return {k: str(getattr(self, k)) if k == "file" else getattr(self, k) for k in keys}
+        keys = ("label", "kind", "runtime", "imgsz")
+        tile = self.tile.as_dict() if self.tile is not None else None
+        return {**{k: getattr(self, k) for k in keys}, "file": str(self.file), "tile": tile}
 
 
 def _names(raw: dict | None) -> dict[int, str]:

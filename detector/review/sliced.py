@@ -9,37 +9,31 @@ the full-frame labels in frame pixels.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from detector.artifacts import slicing, store
-from detector.artifacts.integrity import export_file
+from detector.artifacts import slicing
 from detector.artifacts.predict import pick_format
 
+if TYPE_CHECKING:
+    from detector.review.resolve import Model
 
-def sliced_stats(
-    version: store.Version, data_yaml: str | Path, split: str, tile: dict[str, Any], conf: float
-):
-    """Evaluation statistics of ``version`` on ``split``, its images sliced as the version slices them.
+
+def sliced_stats(m: Model, data_yaml: str | Path, split: str, conf: float):
+    """Evaluation statistics of version ``m`` on ``split``, its images sliced with ``m.tile``.
 
     Args:
-        version: A published version; its export's files are checked (sha256) before it runs.
+        m: A resolved version (:func:`detector.review.resolve.model`): its export ``m.file`` was
+            checked (sha256) when it was resolved, and ``m.tile`` is the slicing to apply
+            (:func:`detector.artifacts.slicing.resolve`), both once per command.
         data_yaml: The full-frame dataset (boxes in its labels are matched in frame pixels).
         split: ``test`` or ``val``.
-        tile: Overrides of the version's own tile settings: ``size`` (0: whole frames), ``overlap``,
-            ``batch``, ``full_frame`` (None values are not given).
         conf: Confidence threshold of the predictions (0.001 for mAP, as Ultralytics' val).
 
     Returns:
         ``detector.eval.stats.from_predictions(images, preds, gts, names)``: the engine's EvalStats.
-
-    Raises:
-        DetectorError: The version's files differ from its manifest, or bad tile settings.
     """
     from detector.eval.stats import from_predictions
 
-    manifest = version.manifest()
-    fmt = pick_format(manifest, None)
-    path = export_file(version, fmt)  # every file of the export checked against the manifest first
-    s = slicing.resolve(manifest, tile)
-    p = slicing.predict_split(path, fmt, data_yaml, split, s, conf)
+    fmt = pick_format(m.version.manifest(), None)
+    p = slicing.predict_split(m.file, fmt, data_yaml, split, m.tile, conf)
     return from_predictions(p.images, p.preds, p.gts, p.names)
