@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -355,7 +356,8 @@ from pathlib import Path
 from detector.artifacts import store
 art, gate = sys.argv[1], Path(sys.argv[2])
 def hold(stage, path):  # sealed, manifest written, lock held: the worst moment to die
-    (gate / "locked").write_text(str(path))
+    (gate / "locking").write_text(str(path))
+    (gate / "locking").rename(gate / "locked")  # whole when it appears: the test reads it at once
     time.sleep(600)
 s = store.Store(art, "m")
 with s.staging() as (stage, _):
@@ -372,6 +374,7 @@ def test_sigkill_mid_publish_leaves_no_version_and_the_next_gets_the_next_number
     proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(art), str(gate)])
     while not (gate / "locked").exists():
         assert proc.poll() is None, "the publish died before the lock"
+        time.sleep(0.05)
     staged = Path((gate / "locked").read_text())
     assert (staged / "manifest.json").is_file()  # complete but for the rename
     os.kill(proc.pid, signal.SIGKILL)
