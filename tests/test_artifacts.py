@@ -372,13 +372,15 @@ def test_sigkill_mid_publish_leaves_no_version_and_the_next_gets_the_next_number
     publish_dummy(artifacts.Store(art, "m"))
     gate.mkdir()
     proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(art), str(gate)])
-    while not (gate / "locked").exists():
-        assert proc.poll() is None, "the publish died before the lock"
-        time.sleep(0.05)
-    staged = Path((gate / "locked").read_text())
-    assert (staged / "manifest.json").is_file()  # complete but for the rename
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    try:
+        while not (gate / "locked").exists():
+            assert proc.poll() is None, "the publish died before the lock"
+            time.sleep(0.05)
+        staged = Path((gate / "locked").read_text())
+        assert (staged / "manifest.json").is_file()  # complete but for the rename
+    finally:  # killed here, or left sleeping for 10 minutes after a failed assertion
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
     store = artifacts.Store(art, "m")
     assert store.numbers() == [1] and store.get().number == 1 and staged.name.startswith(".tmp-")
     listed = cli("detector-artifacts", "--dir", str(art), "list")
