@@ -4,9 +4,9 @@ test, which runs that sweep anyway."""
 
 from __future__ import annotations
 
-from detector import redact
+from helpers import WANDB_KEY as KEY
 
-KEY = "wandbkey0123456789abcdef0123456789abcdef"  # a W&B API key's shape (40 characters)
+from detector import redact
 
 
 def test_passwords_and_keys_are_masked_in_text_and_structures(monkeypatch):

@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from helpers import cli, run_cli
+from helpers import WANDB_KEY, cli, run_cli
 from helpers.wandb_records import OfflineRun, offline_runs
 from optuna.trial import TrialState
 
@@ -24,7 +24,6 @@ from detector.errors import DetectorError
 from detector.sweep import run as sweep
 from detector.sweep import space as search_space
 
-SECRET_KEY = "wandbkey0123456789abcdef0123456789abcdef"  # a W&B API key's shape (40 characters)
 TINY = ["debug=smoke", "train.epochs=1"]  # 64 px, batch 8, one epoch: ~3 s a trial on 2 cores
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SWEEP = "import sys; from detector.cli import sweep; sys.argv[0] = 'detector-sweep'; sweep()"
@@ -254,7 +253,7 @@ def test_two_tracked_workers_share_one_postgres_study_and_write_no_secret(
     """Two workers on one PostgreSQL study, with a password in the URL and a W&B API key: the live
     processes use both, and no file they write holds either (W&B records offline here)."""
     password = postgres_url.split(":")[2].split("@")[0]
-    monkeypatch.setenv("WANDB_API_KEY", SECRET_KEY)  # inherited by the workers
+    monkeypatch.setenv("WANDB_API_KEY", WANDB_KEY)  # inherited by the workers
     monkeypatch.delenv("WANDB_MODE", raising=False)
     study = _two_workers(tmp_path, postgres_url, "logger=wandb", "logger.table_images=2")
     assert study.user_attrs["storage"] == postgres_url.replace(f":{password}@", ":***@")
@@ -264,7 +263,7 @@ def test_two_tracked_workers_share_one_postgres_study_and_write_no_secret(
     logs = [p for p in written if p.suffix == ".wandb"]  # W&B's own record: config, the command, history
     assert len(logs) == 2 and all(b"postgresql://detector_test:***@" in p.read_bytes() for p in logs)
     leaks = [
-        p for p in written if password.encode() in p.read_bytes() or SECRET_KEY.encode() in p.read_bytes()
+        p for p in written if password.encode() in p.read_bytes() or WANDB_KEY.encode() in p.read_bytes()
     ]
     assert leaks == []
     hydra_files = [p for p in written if p.parent.name == ".hydra" and "storage" in p.read_text()]

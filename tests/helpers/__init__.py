@@ -19,6 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "datasets" / "sample"
 SHARED = Path(os.environ.get("DETECTOR_SHARED_DATA", ROOT.parent / "shared" / "data"))
+WANDB_KEY = "wandbkey0123456789abcdef0123456789abcdef"  # a W&B API key's shape (40 characters)
 SOLAR = SHARED / "solar_pv_gray416" / "data.yaml"
 PCB = SHARED / "deeppcb" / "data.yaml"
 
