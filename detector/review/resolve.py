@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detector.artifacts import store
 from detector.artifacts.integrity import export_file
@@ -17,6 +17,9 @@ from detector.artifacts.predict import pick_format
 from detector.data import spec as data_spec
 from detector.errors import DetectorError
 from detector.train import rundir
+
+if TYPE_CHECKING:
+    from detector.artifacts.slicing import Slicing
 
 
 @dataclass
@@ -32,9 +35,7 @@ class Model:
     data_yaml: Path | None  # its own data: the run's staged copy, or the version's original data.yaml
     thresholds: dict | None = None  # stored by detector-export (manifest "thresholds")
     version: store.Version | None = None  # an artifact's version (its manifest may hold tile settings)
-    tile: Any = (
-        None  # the slicing its evaluation applies (detector.artifacts.slicing.Slicing); None: whole frames
-    )
+    tile: Slicing | None = None  # the slicing its evaluation applies; None: whole frames
 
     def as_dict(self) -> dict[str, Any]:
         keys = ("label", "kind", "runtime", "imgsz")
