@@ -25,6 +25,7 @@ from detector.sweep import run as sweep
 from detector.sweep import space as search_space
 
 TINY = ["debug=smoke", "train.epochs=1"]  # 64 px, batch 8, one epoch: ~3 s a trial on 2 cores
+QUIET = ["sweep.plots=false", "sweep.compare=false"]  # for the studies that check neither (~6 s a worker)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SWEEP = "import sys; from detector.cli import sweep; sys.argv[0] = 'detector-sweep'; sweep()"
 
@@ -176,7 +177,7 @@ def test_cli_error_exits_2_and_leaves_no_folder(tmp_path):
 @pytest.mark.slow
 def test_sweep_writes_results_and_best_command_reproduces(tmp_path):
     runs = tmp_path / "runs"
-    res = run_cli("detector-sweep", *_args(runs, "sweep.n_trials=2"))  # the one real detector-sweep process
+    res = cli("detector-sweep", *_args(runs, "sweep.n_trials=2"))  # real processes: the tests below
     assert res.returncode == 0, res.stderr[-3000:]
     out = Path(res.last_line)
     assert out == runs / "sweeps" / "t"
@@ -216,6 +217,7 @@ def test_pruner_that_must_prune_stops_trials_after_one_epoch_and_wandb_groups_th
     value, out = _in_process(
         tmp_path, "train.epochs=3", "sweep.n_trials=2", "hparams_search.pruner=threshold",
         "++hparams_search.pruner_args={lower: 2.0}", "logger=wandb", "logger.init.mode=offline", "logger.table_images=0",
+        *QUIET,
     )  # fmt: skip
     study = _study(f"sqlite:///{out}/study.db")
     assert value is None and [t.state for t in study.trials] == [TrialState.PRUNED] * 2
@@ -232,7 +234,7 @@ def test_pruner_that_must_prune_stops_trials_after_one_epoch_and_wandb_groups_th
 
 def _two_workers(tmp_path: Path, storage: str, *extra: str) -> optuna.Study:
     # two trials: a trial each, or both in the first worker to start
-    args = _args(tmp_path / "runs", "sweep.n_trials=2", f"sweep.storage={storage}", *extra)
+    args = _args(tmp_path / "runs", "sweep.n_trials=2", f"sweep.storage={storage}", *QUIET, *extra)
     workers = [_popen(args, tmp_path / f"worker{i}.log") for i in range(2)]
     for i, w in enumerate(workers):
         assert w.wait(timeout=400) == 0, (tmp_path / f"worker{i}.log").read_text()[-3000:]
@@ -273,7 +275,7 @@ def test_two_tracked_workers_share_one_postgres_study_and_write_no_secret(
 @pytest.mark.slow
 def test_killed_worker_loses_no_finished_trial_and_a_restart_finishes(tmp_path):
     url = f"sqlite:///{tmp_path}/study.db"
-    args = _args(tmp_path / "runs", "sweep.n_trials=2", f"sweep.storage={url}", "train.epochs=2")
+    args = _args(tmp_path / "runs", "sweep.n_trials=2", f"sweep.storage={url}", "train.epochs=2", *QUIET)
     args += ["sweep.heartbeat_s=1", "sweep.grace_s=3"]
     worker = _popen(args, tmp_path / "first.log")
     deadline = time.time() + 300
