@@ -159,23 +159,58 @@ def postgres_url():
 
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory) -> SimpleNamespace:
-    """``detector-train debug=smoke export=onnx``: 64 px, 1 epoch, then export and publish v1, in one
-    command; the one real process of both detector-train's export step and detector-artifacts' verify."""
+    """A user's first session, for real, once: detector's wheel built from this checkout and
+    installed in a fresh virtual environment; then, in an empty folder, its ``detector-train
+    debug=smoke export=onnx logger=wandb`` (64 px, 2 epochs, plots on). It fine-tunes the bundled COCO
+    checkpoint with detector's downloads left on (their default) and no network, records the run
+    with W&B (offline, Ultralytics' own W&B switch on, HOME elsewhere) and publishes v1 as ONNX.
+
+    The one real process of detector-train (its W&B run and its export step) and of
+    detector-artifacts' verify: test_wheel, test_tracking and test_export each check their part.
+    """
 
     def make(root: Path) -> SimpleNamespace:
-        from helpers import run_cli
+        import json
 
-        res = run_cli(
-            "detector-train",
-            "debug=smoke",
-            "export=onnx",
-            "export.publish.latency_runs=3",  # latency is recorded, not asserted: 3 timed calls are enough here
-            f"paths.runs_dir={root / 'runs'}",
-            f"paths.artifacts_dir={root / 'a'}",
-        )
-        assert res.returncode == 0, res.stderr[-3000:]
+        from helpers import install_wheel, run_ok
+
+        from detector import runtime
+
+        bin_dir, wheel_files = install_wheel(root)
+        empty, home, yolo = root / "empty", root / "home", root / "yolo"
+        settings = yolo / "Ultralytics" / "settings.json"
+        for d in (empty, home, settings.parent):
+            d.mkdir(parents=True)
+        ours = json.loads((runtime.yolo_config_dir() / "Ultralytics" / "settings.json").read_text())
+        settings.write_text(json.dumps({**ours, "wandb": True}))  # as after `yolo settings wandb=True`
+        where = run_ok([bin_dir / "python", "-c", "import detector; print(detector.__file__)"], empty)
+        gone = {
+            "DETECTOR_OFFLINE",
+            "PYTEST_CURRENT_TEST",
+            "WANDB_DATA_DIR",
+            "WANDB_CACHE_DIR",
+            "WANDB_CONFIG_DIR",
+        }
+        # PYTEST_CURRENT_TEST: Ultralytics skips its W&B callback under pytest; behave as for a user
+        env = {k: v for k, v in os.environ.items() if k not in gone}
+        env |= {
+            "YOLO_OFFLINE": "true",
+            "WANDB_MODE": "offline",
+            "HOME": str(home),
+            "YOLO_CONFIG_DIR": str(yolo),
+        }
+        cmd = [
+            bin_dir / "detector-train", "debug=smoke", "export=onnx", "export.publish.latency_runs=3",
+            "logger=wandb", "train.epochs=2", "train.plots=true", "logger.table_conf=0.001",
+            "logger.init.tags=[smoke]",
+        ]  # fmt: skip
+        res = run_ok(cmd, empty, env)
         *_, version, run = res.stdout.strip().splitlines()
-        return SimpleNamespace(run=Path(run), version=Path(version), artifacts=root / "a")
+        return SimpleNamespace(
+            run=Path(run), version=Path(version), artifacts=empty / "artifacts", empty=empty, home=home,
+            settings=settings, wheel_files=wheel_files, detector_file=Path(where.stdout.strip()),
+            listing=sorted(p.name for p in empty.iterdir()), output=res.stdout + res.stderr,
+        )  # fmt: skip
 
     return _once(tmp_path_factory, "smoke", make)
 

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 import wandb
-from helpers import cli, compose, http_server, run_cli
+from helpers import Interrupted, cli, compose, http_server
 from helpers.wandb_records import OfflineRun, offline_runs
 from omegaconf import OmegaConf
 
-from detector import runtime
 from detector.errors import DetectorError
 from detector.tracking import settings as tracking_setup
 from detector.tracking import tracker as tracking
@@ -119,36 +118,17 @@ def test_artifacts_logged_after_training_join_the_same_run(offline):
 
 
 @pytest.mark.slow
-def test_wandb_run_records_the_whole_run(tmp_path):
-    """A real CLI run, offline, as a user would start it; Ultralytics' own W&B switch is even on."""
-    home, yolo_dir, runs = tmp_path / "home", tmp_path / "yolo", tmp_path / "runs"
-    settings_file = yolo_dir / "Ultralytics" / "settings.json"
-    home.mkdir(), settings_file.parent.mkdir(parents=True)
-    settings = json.loads((runtime.yolo_config_dir() / "Ultralytics" / "settings.json").read_text())
-    settings_file.write_text(json.dumps({**settings, "wandb": True}))  # as after `yolo settings wandb=True`
-    root_wandb = sorted(Path.cwd().glob("wandb/*"))  # wandb's default folder, in the working directory
-    env = {
-        "WANDB_MODE": "offline",
-        "HOME": str(home),
-        "YOLO_CONFIG_DIR": str(yolo_dir),
-        "PYTEST_CURRENT_TEST": None,  # Ultralytics skips its W&B callback under pytest: behave as for a user
-        "WANDB_DATA_DIR": None,
-        "WANDB_CACHE_DIR": None,
-        "WANDB_CONFIG_DIR": None,
-    }
-    res = run_cli(
-        "detector-train", "debug=smoke", "logger=wandb", f"paths.runs_dir={runs}", "train.epochs=2",
-        "train.plots=true", "logger.table_conf=0.001", "logger.init.tags=[smoke]", env=env,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
-    run_dir = Path(res.last_line)  # still the last line
-    assert "W&B tracking is off" not in res.stdout + res.stderr
+def test_wandb_run_records_the_whole_run(smoke):
+    """The session's real CLI run (the ``smoke`` fixture: the wheel's detector-train, offline, as a
+    user would start it, with logger=wandb and export=onnx); Ultralytics' own W&B switch is even on."""
+    run_dir, runs, home = smoke.run, smoke.empty / "runs", smoke.home
+    assert "W&B tracking is off" not in smoke.output
     summary = json.loads((run_dir / "summary.json").read_text())
 
     # Exactly one W&B run, ours, inside the run folder; Ultralytics' callback did not open a second.
-    (folder,) = offline_runs(tmp_path)
-    assert folder.parent == run_dir / "wandb" and sorted(Path.cwd().glob("wandb/*")) == root_wandb
-    assert json.loads(settings_file.read_text())["wandb"] is False
+    (folder,) = offline_runs(smoke.empty)
+    assert folder.parent == run_dir / "wandb" and "wandb" not in smoke.listing
+    assert json.loads(smoke.settings.read_text())["wandb"] is False
     assert not [p for p in home.rglob("*") if "ultralytics" in p.name.lower()], "Ultralytics wrote into ~"
 
     rec = OfflineRun.load(folder)
@@ -189,12 +169,16 @@ def test_wandb_run_records_the_whole_run(tmp_path):
     preds = [p for b in boxes for p in b["predictions"]]
     assert preds and all(0.001 <= p["scores"]["conf"] <= 1 for p in preds)
     # The best weights as a model artifact, referenced in place, with the facts as metadata.
-    model = rec.artifact("model")
-    assert model.name == "smoke_sample_yolo11n-model"
+    model = rec.artifact("model", "smoke_sample_yolo11n-model")
     assert [(e.path, e.local_path) for e in model.manifest.contents] == [
         ("best.pt", summary["weights"]["best"])
     ]
     assert json.loads(model.metadata)["metrics"] == summary["metrics"]
+    # The published version (export=onnx) joins the same run, under its name and number.
+    version = rec.artifact("model", "smoke_sample_yolo11n")
+    assert set(version.aliases) == {"v1", "latest"}
+    files = ("manifest.json", "MODEL_CARD.md", "weights/best.pt", "weights/best.onnx")
+    assert {e.path for e in version.manifest.contents} == {f"v1/{f}" for f in files}
 
 
 class _Boom(RuntimeError):
@@ -256,10 +240,14 @@ def test_logger_none_creates_no_wandb_folder(offline):
     before = sorted(Path.cwd().glob("wandb"))
     cfg = compose("debug=smoke", f"paths.runs_dir={offline}")
     run_dir = offline / "run"
-    with tracking.session(cfg, run_dir) as tracker:
+
+    def trained_one_epoch(trainer) -> None:  # a W&B run would have started and logged by now
+        raise Interrupted
+
+    with pytest.raises(Interrupted), tracking.session(cfg, run_dir) as tracker:
         assert tracker.callbacks == {}
-        tracker.record_training(train_run(cfg, run_dir, callbacks=[tracker.callbacks]))
-    assert (run_dir / "summary.json").exists()
+        train_run(cfg, run_dir, callbacks=[tracker.callbacks, {"on_fit_epoch_end": trained_one_epoch}])
+    assert (run_dir / "weights" / "last.pt").exists()
     assert not [p for p in offline.rglob("*wandb*") if p.name != "wandb-home"]
     assert sorted(Path.cwd().glob("wandb")) == before
 

@@ -261,3 +261,40 @@ def http_server(files: dict[str, bytes], stall: tuple[str, ...] = ()):
         server.shutdown()
         server.server_close()
         time.sleep(0)  # let the stalled handler see the release
+
+
+WHEEL_SOURCE = ("pyproject.toml", "README.md", "detector", "configs", "datasets")  # what the build reads
+
+
+def run_ok(cmd: list, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``cmd`` (any program) in ``cwd``; fails the test with its output if it exits non-zero."""
+    res = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, f"{cmd[:3]}...\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
+    return res
+
+
+def install_wheel(root: Path) -> tuple[Path, list[str]]:
+    """Build detector's wheel from a copy of this checkout and install it, without its dependencies,
+    in a fresh virtual environment under ``root`` that sees the installed ones
+    (``--system-site-packages``); returns the environment's bin/ and the wheel's file names.
+
+    The build uses the installed setuptools (``--no-build-isolation``: the editable install in CI
+    builds with isolation, so ``build-system.requires`` is checked there), and the environment gets
+    no pip of its own: this interpreter's pip installs into it (``pip --python``).
+    """
+    import zipfile
+
+    src = root / "src"  # a copy: the build writes build/ and *.egg-info/ beside the sources
+    for name in WHEEL_SOURCE:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            src.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
+    pip = [sys.executable, "-m", "pip"]
+    run_ok([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", root / "dist", src], root)
+    (wheel,) = (root / "dist").glob("detector-*.whl")
+    venv = root / "venv"
+    run_ok([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", venv], root)
+    run_ok([*pip, "--python", venv / "bin" / "python", "install", "-q", "--no-deps", wheel], root)
+    return venv / "bin", zipfile.ZipFile(wheel).namelist()

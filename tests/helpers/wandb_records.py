@@ -80,9 +80,9 @@ class OfflineRun:
                 r.exit_code = rec.exit.exit_code
         return r
 
-    def artifact(self, type: str) -> pb.ArtifactRecord:
-        """The one artifact of ``type``."""
-        (art,) = [a for a in self.artifacts if a.type == type]
+    def artifact(self, type: str, name: str | None = None) -> pb.ArtifactRecord:
+        """The one artifact of ``type`` (and ``name``, where given)."""
+        (art,) = [a for a in self.artifacts if a.type == type and name in (None, a.name)]
         return art
 
 
