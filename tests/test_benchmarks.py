@@ -68,11 +68,11 @@ def test_bench_train(tmp_path):
 @pytest.mark.slow
 def test_bench_sweep(tmp_path):
     out = tmp_path / "sweep.json"
-    args = ["--dataset", "sample", "--n-train", "16", "--imgsz", "64", "--epochs", "2", "--trials", "1"]
+    args = ["--dataset", "sample", "--n-train", "16", "--imgsz", "64", "--epochs", "1", "--trials", "1"]
     _run("bench_sweep.py", *args, "--out", str(out))
     doc = json.loads(out.read_text())
     assert [(r["mode"], r["trials"]) for r in doc["runs"]] == [("unpruned", 1), ("pruned", 1)]
-    assert doc["runs"][0]["epochs"] == 2 and doc["runs"][0]["pruned"] == 0
+    assert doc["runs"][0]["epochs"] == 1 and doc["runs"][0]["pruned"] == 0
     assert set(doc["ratios"]) == {
         "epochs (pruned / unpruned)",
         "best mAP50-95 (pruned / unpruned)",

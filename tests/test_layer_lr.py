@@ -50,7 +50,7 @@ def test_trainer_optimizer_uses_the_multiples(tmp_path):
             lr=[g["lr"] for g in groups],
         )
 
-    cfg = compose("debug=smoke", "train.epochs=2", "finetune.layer_lr={backbone:0.1,head:3}")
+    cfg = compose("debug=smoke", "finetune.layer_lr={backbone:0.1,head:3}")
     summary = run(cfg, tmp_path / "run", callbacks=[{"on_train_end": record}])
     multiples = summary["stages"][0]["layer_lr"]
     assert multiples[0] == 0.1 and multiples[-1] == 3.0

@@ -1,15 +1,17 @@
-"""Real (tiny) fine-tunes on CPU: transfer learning, freezing, two-stage, read-only data, bad input.
+"""Real (tiny) fine-tunes on CPU: transfer learning, freezing, two-stage, EMA, read-only data, bad input.
 
 The offline quickstart (a real detector-train process, bundled checkpoint) is test_wheel's run."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import Interrupted, cli, compose, files_under, tree_hash
 
+from detector.train import ema
 from detector.train.run import run
 from detector.train.weights import load_checkpoint
 
@@ -23,48 +25,53 @@ def _layer(key: str) -> int:
 
 
 @pytest.mark.slow
-def test_frozen_backbone_is_untouched_and_head_learns(tiny_ckpt, sample_copy, tmp_path):
+def test_two_stage_freezes_the_backbone_then_trains_all_at_a_lower_lr_with_its_ema(
+    tiny_ckpt, sample_copy, tmp_path
+):
+    """One two-stage run (one epoch each): stage 1 leaves the frozen backbone untouched and trains the
+    head, stage 2 trains everything at a tenth of the lr, and both follow finetune.ema's schedule."""
     before = tree_hash(sample_copy.parent)
+    emas = []
+
+    def record(trainer) -> None:
+        emas.append((trainer.ema.updates, trainer.ema.decay(trainer.ema.updates)))
+
     cfg = compose(
         "debug=smoke", "data=custom", f"data.yaml={sample_copy}", "model.arch=yolo26n.yaml", f"model.weights={tiny_ckpt}",
-        "finetune=backbone", "train.epochs=2",
+        "finetune=two_stage", "train.epochs=2", "finetune.two_stage.epochs=1", "finetune.ema={decay:0.9,tau:1}",
     )  # fmt: skip
-    summary = run(cfg, tmp_path / "run")
+    summary = run(cfg, tmp_path / "run", callbacks=[{"on_train_end": record}])
 
-    src, out = _state(tiny_ckpt), _state(Path(summary["weights"]["last"]))
-    backbone = [k for k in src if _layer(k) <= 10]
-    head = [k for k in src if _layer(k) == 23 and src[k].is_floating_point()]
-    assert backbone and head
-    assert all(torch.equal(src[k], out[k]) for k in backbone), "a frozen backbone tensor changed"
-    assert any(not torch.equal(src[k], out[k]) for k in head), "the head did not train"
-
-    pre = summary["pretrained_source"]
-    assert summary["pretrained"] is True and pre["source"] == "explicit path"
-    assert (
-        pre["tensors_transferred"] == pre["tensors_total"] == len(src)
-    )  # same arch, same classes: all of them
-    assert summary["freeze"]["layers"] == list(range(11))
-    assert summary["freeze"]["frozen_params"] > 0 and summary["freeze"]["trainable_params"] > 0
-    assert set(summary["metrics"]) == {"precision", "recall", "mAP50", "mAP50-95"}
-    assert summary["versions"]["ultralytics"] and summary["wall_time_s"] > 0
-    assert tree_hash(sample_copy.parent) == before, "training wrote into the dataset folder"
-    assert (tmp_path / "run" / "data" / "labels" / "train.cache").exists()  # the cache went to the run
-
-
-@pytest.mark.slow
-def test_two_stage_is_one_run_with_lower_lr(tiny_ckpt, sample_copy, tmp_path):
-    cfg = compose(
-        "debug=smoke", "data=custom", f"data.yaml={sample_copy}", "model.arch=yolo26n.yaml", f"model.weights={tiny_ckpt}",
-        "finetune=two_stage", "train.epochs=2", "finetune.two_stage.epochs=1",
-    )  # fmt: skip
-    summary = run(cfg, tmp_path / "run")
     s1, s2 = summary["stages"]
     assert (s1["freeze"], s2["freeze"]) == (list(range(11)), [])
     assert s1["train"]["epochs"] + s2["train"]["epochs"] == 2
     assert s2["optimizer"] == s1["optimizer"] and s2["lr0"] == pytest.approx(s1["lr0"] * 0.1)
     assert s2["frozen_params"] == 0 and s2["tensors_transferred"] == s2["tensors_total"]
-    assert (tmp_path / "run" / "stage1" / "weights" / "best.pt").exists()
-    assert Path(summary["weights"]["best"]).exists()
+    stage1 = tmp_path / "run" / "stage1" / "weights"
+    assert (stage1 / "best.pt").exists() and Path(summary["weights"]["best"]).exists()
+
+    src, out = _state(tiny_ckpt), _state(stage1 / "last.pt")
+    backbone = [k for k in src if _layer(k) <= 10]
+    head = [k for k in src if _layer(k) == 23 and src[k].is_floating_point()]
+    assert backbone and head
+    assert all(torch.equal(src[k], out[k]) for k in backbone), "a frozen backbone tensor changed"
+    assert any(not torch.equal(src[k], out[k]) for k in head), "the head did not train"
+    pre = summary["pretrained_source"]
+    assert summary["pretrained"] is True and pre["source"] == "explicit path"
+    assert pre["tensors_transferred"] == pre["tensors_total"] == len(src)  # same arch and classes: all
+    assert s1["frozen_params"] > 0 and s1["trainable_params"] > 0
+
+    # Ultralytics' EMA, in each stage, follows decay * (1 - exp(-updates / tau)), not its own schedule
+    assert [e[0] for e in emas] == [1, 1]  # 8 batches of 8 images, one optimizer step per 64 (nbs)
+    for updates, decay in emas:
+        assert decay == pytest.approx(0.9 * (1 - math.exp(-updates / 1)))
+        assert ema.schedule(0.9999, 2000)(updates) < 0.01  # Ultralytics' own would be near 0 here
+    assert [st["ema"] for st in summary["stages"]] == [{"decay": 0.9, "tau": 1.0}] * 2
+
+    assert set(summary["metrics"]) == {"precision", "recall", "mAP50", "mAP50-95"}
+    assert summary["versions"]["ultralytics"] and summary["wall_time_s"] > 0
+    assert tree_hash(sample_copy.parent) == before, "training wrote into the dataset folder"
+    assert (tmp_path / "run" / "data" / "labels" / "train.cache").exists()  # the cache went to the run
 
 
 @pytest.mark.slow
