@@ -7,6 +7,7 @@ folder, and the checkout's own runs/, artifacts/ and weights/ are never touched.
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import shlex
@@ -26,10 +27,39 @@ if os.environ.get(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+SESSION_RUNS = ("smoke", "trained", "tiled_version", "smoke_run", "tiny_ckpt")  # session fixtures that train
+
+
 def pytest_collection_modifyitems(items):
-    """Slow tests first: xdist hands tests out in this order, so the long ones do not start last and
-    leave one worker busy while the others idle (the same order in every worker, as xdist needs)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Lay the tests out so that each xdist worker starts on slow tests of its own.
+
+    ``--dist worksteal`` gives worker k the k-th contiguous share of this list, then lets an idle
+    worker take the tail of a busy one's queue. So each share starts with its slow tests and ends
+    with fast ones. The slow tests that use one session run (the ``smoke`` user session, the
+    ``trained`` run...) share a worker, which builds it once while the other workers train
+    something else instead of waiting on its lock. The order is the same in every worker, as xdist
+    needs (it depends only on the collected items and the worker count).
+    """
+    n = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    slow = [i for i in items if i.get_closest_marker("slow")]
+    fast = [i for i in items if not i.get_closest_marker("slow")]
+    if n < 2:
+        items[:] = slow + fast
+        return
+    groups: dict[str, list] = {}
+    for item in slow:
+        home = next((f for f in SESSION_RUNS if f in item.fixturenames), item.nodeid)
+        groups.setdefault(home, []).append(item)
+    lanes: list[list] = [[] for _ in range(n)]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        min(lanes, key=len).extend(group)  # the largest groups first, each to the lightest lane
+    rank = {id(i): k for k, i in enumerate(slow)}
+    layout, rest = [], iter(fast)
+    for k, lane in enumerate(lanes):
+        lane.sort(key=lambda i: rank[id(i)])  # collection order within a lane
+        share = (k + 1) * len(items) // n - k * len(items) // n
+        layout += lane + list(itertools.islice(rest, max(share - len(lane), 0)))
+    items[:] = layout + list(rest)
 
 
 def _once(tmp_path_factory, name: str, make: Callable[[Path], object]):
