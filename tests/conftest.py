@@ -238,7 +238,7 @@ def smoke(tmp_path_factory) -> SimpleNamespace:
         *_, version, run = res.stdout.strip().splitlines()
         return SimpleNamespace(
             run=Path(run), version=Path(version), artifacts=empty / "artifacts", empty=empty, home=home,
-            settings=settings, wheel_files=wheel_files, detector_file=Path(where.stdout.strip()),
+            settings=settings, venv=bin_dir.parent, wheel_files=wheel_files, detector_file=Path(where.stdout.strip()),
             listing=sorted(p.name for p in empty.iterdir()), output=res.stdout + res.stderr,
         )  # fmt: skip
 

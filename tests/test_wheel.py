@@ -22,8 +22,7 @@ def test_the_wheel_trains_and_exports_in_an_empty_folder(smoke):
         "detector/_datasets/sample/data.yaml",
         "detector/bundled/yolo11n-seg.pt",
     } <= set(smoke.wheel_files)
-    venv = smoke.empty.parent / "venv"
-    assert smoke.detector_file.is_relative_to(venv), "detector did not come from the wheel"
+    assert smoke.detector_file.is_relative_to(smoke.venv), "detector did not come from the wheel"
 
     # The quickstart as a user runs it, with detector's downloads left on (their default) and no
     # network: it fine-tunes from the bundled COCO checkpoint, and trains and publishes in one command
