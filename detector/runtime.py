@@ -10,6 +10,7 @@ matplotlib backend), so they live here rather than beside the code that needs th
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.abc
 import os
 import signal
@@ -120,14 +121,17 @@ def load_checkpoints_safely() -> None:
     bound it already (``nn/tasks.py``, ``utils/torch_utils.py`` for ``strip_optimizer``). Its model
     builder is held to its own no-``eval`` path (``_SafeLoad.restricted``), its own broader
     allowlist is not registered (``_SafeLoad.loading``), and ``check_resume``, which reports any load
-    error as "Resume checkpoint not found", lets a refusal through as it is.
+    error as "Resume checkpoint not found", lets a refusal through as it is. What the trainer's
+    ``save_model`` and ``strip_optimizer`` write with ``torch.save`` is remembered by sha256
+    (:func:`detector.safeload.recording`), so that the run's own reloads of it skip the weights-only pass.
     """
+    import torch
     import ultralytics.engine.trainer as trainer
     import ultralytics.nn.tasks as tasks
     import ultralytics.utils.patches as patches
-    import ultralytics.utils.torch_utils  # noqa: F401 (binds torch_load when imported)
+    import ultralytics.utils.torch_utils  # binds torch_load when imported
 
-    from detector.safeload import errors, safe_load
+    from detector.safeload import errors, recording, remember, safe_load
 
     original = patches.torch_load
     if getattr(original, "detector_safe", False):
@@ -158,6 +162,27 @@ def load_checkpoints_safely() -> None:
             raise
 
     trainer.BaseTrainer.check_resume = checked_resume
+
+    save = torch.save  # Ultralytics' retrying torch_save by now
+
+    def remembered_save(obj, f, *args, **kwargs):
+        out = save(obj, f, *args, **kwargs)
+        remember(f)  # a no-op outside recording()
+        return out
+
+    def recorded(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            with recording():
+                return fn(*args, **kwargs)
+
+        return call
+
+    torch.save = remembered_save
+    trainer.BaseTrainer.save_model = recorded(trainer.BaseTrainer.save_model)
+    trainer.strip_optimizer = ultralytics.utils.torch_utils.strip_optimizer = recorded(
+        trainer.strip_optimizer
+    )
 
 
 RESOLVERS = {

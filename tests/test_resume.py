@@ -1,16 +1,19 @@
 """detector-train resume=<run folder>: an interrupted run finishes with its own config, augmentations,
-lrs by layer and sampler, and a bad resume is refused before anything is touched."""
+lrs by layer, sampler and W&B record, and a bad resume is refused before anything is touched."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import wandb
 from helpers import cli, compose, files_under, interrupted_run, optimizer_groups
+from helpers.wandb_records import OfflineRun, offline_runs
 from omegaconf import OmegaConf
 
 from detector import safeload
@@ -18,9 +21,12 @@ from detector.train import balance
 
 
 @pytest.mark.slow
-def test_resume_finishes_the_run_with_its_pipeline_lr_split_and_sampler(rare_sample, tmp_path, monkeypatch):
-    """One interrupted run with an albumentations pipeline, lrs by layer and repeat-factor sampling,
-    resumed through the CLI: each comes back as it was, and last.pt is loaded safely."""
+def test_resume_finishes_the_run_with_its_pipeline_lr_split_sampler_and_wandb(
+    rare_sample, offline, monkeypatch
+):
+    """One interrupted run with an albumentations pipeline, lrs by layer, repeat-factor sampling and
+    W&B, resumed through the CLI: each comes back as it was, last.pt is loaded safely, and the resumed
+    run is a new W&B run that goes on from its epoch."""
     from ultralytics.utils.callbacks import base
 
     drawn: dict[int, list[int]] = {}
@@ -38,9 +44,11 @@ def test_resume_finishes_the_run_with_its_pipeline_lr_split_and_sampler(rare_sam
     def compare(trainer) -> None:
         drawn[trainer.epoch] = balance.sampler_of(trainer).indices(trainer.epoch).tolist()
 
-    run_dir = tmp_path / "run"
+    run_dir = offline / "run"
     interrupted_run(
         run_dir,
+        "logger=wandb",
+        "logger.table_images=2",
         "augment=aerial",
         "finetune.layer_lr={neck:0.5}",
         *("data=custom", f"data.yaml={rare_sample}", "model.weights=null"),
@@ -60,7 +68,11 @@ def test_resume_finishes_the_run_with_its_pipeline_lr_split_and_sampler(rare_sam
     monkeypatch.setitem(
         base.default_callbacks, "on_train_end", [*base.default_callbacks["on_train_end"], record]
     )
+    # the trainer's own writes were remembered; a resume runs in a later process, which knows none
+    assert hashlib.sha256((run_dir / "weights" / "last.pt").read_bytes()).hexdigest() in safeload.OWN
+    safeload.OWN.clear()
     safeload.LOADS.clear()
+    wandb.teardown()  # the interrupted run's W&B process, as its exit would
     res = cli("detector-train", f"resume={run_dir}")
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.last_line == str(run_dir)  # same folder, not a new one
@@ -72,6 +84,13 @@ def test_resume_finishes_the_run_with_its_pipeline_lr_split_and_sampler(rare_sam
     with open(run_dir / "results.csv") as f:
         assert [int(float(r["epoch"])) for r in csv.DictReader(f)] == [1, 2]
     assert summary["config"]["train"]["epochs"] == 2 and summary["config"]["resume"] == str(run_dir)
+
+    # W&B: the interrupted run failed after logging epoch 1; the resumed one is a new run from epoch 2
+    interrupted, resumed_run = (OfflineRun.load(f) for f in offline_runs(run_dir))  # named by start time
+    assert (interrupted.exit_code, [h["epoch"] for h in interrupted.history if "epoch" in h]) == (1, [1])
+    assert (resumed_run.exit_code, [h["_step"] for h in resumed_run.history if "epoch" in h]) == (0, [2])
+    assert resumed_run.run.display_name == "run (resumed)" and list(resumed_run.run.tags) == ["resumed"]
+    assert resumed_run.config["resume"] == str(run_dir) and resumed_run.artifact("model")
 
     # the pipeline: "applied" is read off the resumed trainer's training dataloader, not from our config
     applied = summary["augment"]["applied"]["transform"]

@@ -127,6 +127,7 @@ def test_trusting_a_file_is_explicit_and_loud(coco, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_runs_checkpoints_load_safely_and_an_evil_best_pt_is_not_exported(smoke_run, tmp_path):
+    safeload.OWN.clear()  # as in a later process: the weights-only pass
     for name in ("best.pt", "last.pt"):
         assert (
             type(safeload.safe_load(smoke_run.dir / "weights" / name)["model"]).__name__ == "DetectionModel"
@@ -144,6 +145,29 @@ def test_a_runs_checkpoints_load_safely_and_an_evil_best_pt_is_not_exported(smok
     )
     assert res.returncode == 2 and f"Refusing to load checkpoint {run}" in res.stderr, res.stderr[-2000:]
     assert not marker.exists() and files_under(tmp_path / "a") == []
+
+
+@pytest.mark.slow
+def test_only_bytes_the_trainer_wrote_here_skip_the_weights_only_pass(smoke_run, tmp_path):
+    from ultralytics.engine import trainer
+
+    last = tmp_path / "last.pt"
+    shutil.copy(smoke_run.dir / "weights" / "last.pt", last)
+    safeload.OWN.clear()
+    trainer.strip_optimizer(last)  # Ultralytics' own writer, as final_eval calls it
+    ckpt = safeload.safe_load(last)
+    assert safeload.LOADS[-1] == (str(last), "own") and type(ckpt["model"]).__name__ == "DetectionModel"
+    copy = shutil.copy(last, tmp_path / "copy.pt")  # the same bytes elsewhere: still this process's own
+    assert safeload.safe_load(copy) is not ckpt and safeload.LOADS[-1] == (str(copy), "own")
+    # anything else written here, even by torch.save in this process, gets the weights-only pass
+    marker = tmp_path / "pwned"
+    _evil_copy(ckpt, last, Payload(marker))
+    with pytest.raises(safeload.UnsafeCheckpointError, match=r"posix\.system"):
+        safeload.safe_load(last)
+    assert safeload.LOADS[-1] == (str(last), "refused") and not marker.exists()
+    torch.save({**ckpt, "note": "edited"}, last)  # a harmless edit outside the trainer
+    safeload.safe_load(last)
+    assert safeload.LOADS[-1] == (str(last), "safe")
 
 
 @pytest.mark.slow

@@ -5,14 +5,17 @@ allowlist of the classes a YOLO checkpoint holds, guarded so that none of their 
 """
 
 from detector.safeload.errors import CheckpointError, CorruptCheckpointError, UnsafeCheckpointError
-from detector.safeload.loader import LOADS, is_trusted, safe_load, trust, trusting
+from detector.safeload.loader import LOADS, OWN, is_trusted, recording, remember, safe_load, trust, trusting
 
 __all__ = [
     "LOADS",
+    "OWN",
     "CheckpointError",
     "CorruptCheckpointError",
     "UnsafeCheckpointError",
     "is_trusted",
+    "recording",
+    "remember",
     "safe_load",
     "trust",
     "trusting",
