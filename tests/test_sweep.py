@@ -211,54 +211,39 @@ def test_sweep_writes_results_and_best_command_reproduces(tmp_path):
 
 
 @pytest.mark.slow
-def test_pruner_that_must_prune_stops_trials_after_one_epoch_and_wandb_groups_them(tmp_path, monkeypatch):
+def test_two_tracked_workers_share_one_postgres_study_prune_and_write_no_secret(
+    tmp_path, postgres_url, monkeypatch
+):
+    """Two workers on one PostgreSQL study, with a password in the URL and a W&B API key: the live
+    processes use both, and no file they write holds either (W&B records offline here). A pruner that
+    must prune (mAP50-95 never exceeds 1, so a threshold of 2 prunes every trial at its first report)
+    stops each 3-epoch trial after one epoch, and W&B groups the trials by study."""
+    password = postgres_url.split(":")[2].split("@")[0]
+    monkeypatch.setenv("WANDB_API_KEY", WANDB_KEY)  # inherited by the workers
+    monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_DATA_DIR", raising=False)
-    # mAP50-95 never exceeds 1, so a threshold of 2 prunes every trial at its first report.
-    value, out = _in_process(
-        tmp_path, "train.epochs=3", "sweep.n_trials=2", "hparams_search.pruner=threshold",
-        "++hparams_search.pruner_args={lower: 2.0}", "logger=wandb", "logger.init.mode=offline", "logger.table_images=0",
-        *QUIET,
+    args = _args(
+        tmp_path / "runs", "sweep.n_trials=2", f"sweep.storage={postgres_url}", *QUIET, "train.epochs=3",
+        "hparams_search.pruner=threshold", "++hparams_search.pruner_args={lower: 2.0}",
+        "logger=wandb", "logger.table_images=2",
     )  # fmt: skip
-    study = _study(f"sqlite:///{out}/study.db")
-    assert value is None and [t.state for t in study.trials] == [TrialState.PRUNED] * 2
+    workers = [_popen(args, tmp_path / f"worker{i}.log") for i in range(2)]
+    for i, w in enumerate(workers):
+        assert w.wait(timeout=400) == 0, (tmp_path / f"worker{i}.log").read_text()[-3000:]
+    study = _study(postgres_url)  # two trials: a trial each, or both in the first worker to start
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
+    assert sorted(t.number for t in study.trials) == [0, 1]
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 2, "two trials drew the same point"
+    assert study.user_attrs["workers"] == 2
+    assert study.user_attrs["storage"] == postgres_url.replace(f":{password}@", ":***@")
     for t in study.trials:
         assert t.user_attrs["epochs"] == 1 and list(t.intermediate_values) == [0]
         results = (Path(t.user_attrs["run_dir"]) / "results.csv").read_text().splitlines()
         assert len(results) == 2  # header + 1 epoch
+    out = tmp_path / "runs" / "sweeps" / "t"
     assert not (out / "best.yaml").exists()
     runs = [OfflineRun.load(f) for f in offline_runs(out / "trials")]
-    assert len(runs) == 2 and {r.run.run_group for r in runs} == {
-        "t"
-    }  # one W&B run per trial, grouped by study
-
-
-def _two_workers(tmp_path: Path, storage: str, *extra: str) -> optuna.Study:
-    # two trials: a trial each, or both in the first worker to start
-    args = _args(tmp_path / "runs", "sweep.n_trials=2", f"sweep.storage={storage}", *QUIET, *extra)
-    workers = [_popen(args, tmp_path / f"worker{i}.log") for i in range(2)]
-    for i, w in enumerate(workers):
-        assert w.wait(timeout=400) == 0, (tmp_path / f"worker{i}.log").read_text()[-3000:]
-    study = _study(storage)
-    finished = [t for t in study.trials if t.state in FINISHED]
-    assert len(finished) == 2, [(t.number, t.state) for t in study.trials]
-    numbers = [t.number for t in study.trials]
-    assert len(numbers) == len(set(numbers))
-    assert len({tuple(sorted(t.params.items())) for t in finished}) == 2, "two trials drew the same point"
-    assert study.user_attrs["workers"] == 2
-    return study
-
-
-@pytest.mark.slow
-def test_two_tracked_workers_share_one_postgres_study_and_write_no_secret(
-    tmp_path, postgres_url, monkeypatch
-):
-    """Two workers on one PostgreSQL study, with a password in the URL and a W&B API key: the live
-    processes use both, and no file they write holds either (W&B records offline here)."""
-    password = postgres_url.split(":")[2].split("@")[0]
-    monkeypatch.setenv("WANDB_API_KEY", WANDB_KEY)  # inherited by the workers
-    monkeypatch.delenv("WANDB_MODE", raising=False)
-    study = _two_workers(tmp_path, postgres_url, "logger=wandb", "logger.table_images=2")
-    assert study.user_attrs["storage"] == postgres_url.replace(f":{password}@", ":***@")
+    assert len(runs) == 2 and {r.run.run_group for r in runs} == {"t"}  # one W&B run per trial
 
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "summary.json" for p in written) and any("offline-run-" in str(p) for p in written)
