@@ -104,6 +104,16 @@ def _work_in_tmp_path(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """W&B offline, with its own caches in tmp_path: nothing of these tests lands in ~."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for var, sub in (("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config")):
+        monkeypatch.setenv(var, str(tmp_path / "wandb-home" / sub))
+    monkeypatch.delenv("WANDB_DATA_DIR", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
 def no_training(monkeypatch):
     """Fail the test if Ultralytics starts training: bad input must be refused before that."""
     from ultralytics.engine.trainer import BaseTrainer

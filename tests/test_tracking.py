@@ -15,24 +15,13 @@ from pathlib import Path
 
 import pytest
 import wandb
-from helpers import Interrupted, cli, compose, http_server
+from helpers import Interrupted, compose, http_server
 from helpers.wandb_records import OfflineRun, offline_runs
-from omegaconf import OmegaConf
 
 from detector.errors import DetectorError
 from detector.tracking import settings as tracking_setup
 from detector.tracking import tracker as tracking
 from detector.train.run import run as train_run
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """W&B offline, with its own caches in tmp_path: nothing of these tests lands in ~."""
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    for var, sub in (("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config")):
-        monkeypatch.setenv(var, str(tmp_path / "wandb-home" / sub))
-    monkeypatch.delenv("WANDB_DATA_DIR", raising=False)
-    return tmp_path
 
 
 def _only_run(root: Path) -> OfflineRun:
@@ -207,32 +196,6 @@ def test_a_run_that_dies_mid_training_is_marked_failed(offline, how, callback, e
     assert rec.exit_code == code  # W&B shows a non-zero exit code as "failed"
     assert rec.summary["error"].startswith(error.__name__)
     assert not (run_dir / "summary.json").exists()
-
-
-@pytest.mark.slow
-def test_a_resumed_run_is_a_new_wandb_run_that_goes_on_from_its_epoch(offline):
-    cfg = compose(
-        "debug=smoke", "train.epochs=2", "logger=wandb", f"paths.runs_dir={offline}", "logger.table_images=2"
-    )
-    run_dir = offline / "run"
-    (run_dir / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # what Hydra writes for every run
-
-    def stop_in_epoch_2(trainer) -> None:
-        if trainer.epoch == 1:
-            raise _Boom("interrupted in epoch 2, after epoch 1 was logged and saved")
-
-    with pytest.raises(_Boom), tracking.session(cfg, run_dir) as tracker:
-        train_run(cfg, run_dir, callbacks=[tracker.callbacks, {"on_train_batch_end": stop_in_epoch_2}])
-    wandb.teardown()
-    res = cli("detector-train", f"resume={run_dir}")
-    assert res.returncode == 0, res.stderr[-3000:]
-
-    first, resumed = (OfflineRun.load(f) for f in offline_runs(run_dir))  # named by start time
-    assert (first.exit_code, [h["epoch"] for h in first.history if "epoch" in h]) == (1, [1])
-    assert (resumed.exit_code, [h["_step"] for h in resumed.history if "epoch" in h]) == (0, [2])
-    assert resumed.run.display_name == "run (resumed)" and list(resumed.run.tags) == ["resumed"]
-    assert resumed.config["resume"] == str(run_dir) and resumed.artifact("model")
 
 
 @pytest.mark.slow

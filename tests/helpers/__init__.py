@@ -172,6 +172,7 @@ def interrupted_run(run_dir: Path, *overrides: str, callbacks: tuple = ()) -> No
     """
     from omegaconf import OmegaConf
 
+    from detector.tracking import tracker
     from detector.train.run import run
 
     cfg = compose("debug=smoke", "train.epochs=2", *overrides)
@@ -182,8 +183,8 @@ def interrupted_run(run_dir: Path, *overrides: str, callbacks: tuple = ()) -> No
         if trainer.epoch == 0:
             raise Interrupted
 
-    with pytest.raises(Interrupted):
-        run(cfg, run_dir, callbacks=[*callbacks, {"on_fit_epoch_end": stop}])
+    with pytest.raises(Interrupted), tracker.session(cfg, run_dir) as tracked:  # as detector-train runs it
+        run(cfg, run_dir, callbacks=[tracked.callbacks, *callbacks, {"on_fit_epoch_end": stop}])
 
 
 def optimizer_groups(trainer) -> list[dict]:
