@@ -27,7 +27,7 @@ if os.environ.get(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-SESSION_RUNS = ("smoke", "trained", "tiled_version", "smoke_run", "tiny_ckpt")  # session fixtures that train
+SESSION_RUNS = ("smoke", "trained", "tiled_version", "tiny_ckpt")  # session fixtures that train
 
 
 def pytest_collection_modifyitems(items):
@@ -154,20 +154,6 @@ def tiny_ckpt(tmp_path_factory) -> Path:
         return work / "t" / "weights" / "last.pt"
 
     return _once(tmp_path_factory, "ckpt", make)
-
-
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory) -> SimpleNamespace:
-    """One finished ``debug=smoke`` run (64 px, one epoch, random init), trained in-process once per session."""
-
-    def make(root: Path) -> SimpleNamespace:
-        from detector.train.run import run
-
-        cfg = compose("debug=smoke", "model.weights=null", f"paths.runs_dir={root / 'runs'}")
-        run_dir = root / "runs" / str(cfg.name) / "run"
-        return SimpleNamespace(dir=run_dir, summary=run(cfg, run_dir), root=root)
-
-    return _once(tmp_path_factory, "smoke_run", make)
 
 
 @pytest.fixture

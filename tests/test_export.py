@@ -68,7 +68,7 @@ def test_train_then_export_in_one_command_publishes_a_complete_version(smoke):
 
 
 def test_torchscript_export_and_predict_with_each_runtime(smoke, tmp_path):
-    res = run_cli(  # the one real detector-export process
+    res = cli(  # in-process: bench_export's test below publishes through a real detector-export process
         "detector-export",
         f"run={smoke.run}",
         "export=torchscript",

@@ -126,14 +126,12 @@ def test_trusting_a_file_is_explicit_and_loud(coco, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_runs_checkpoints_load_safely_and_an_evil_best_pt_is_not_exported(smoke_run, tmp_path):
-    safeload.OWN.clear()  # as in a later process: the weights-only pass
-    for name in ("best.pt", "last.pt"):
-        assert (
-            type(safeload.safe_load(smoke_run.dir / "weights" / name)["model"]).__name__ == "DetectionModel"
-        )
+def test_a_runs_checkpoints_load_safely_and_an_evil_best_pt_is_not_exported(smoke, tmp_path):
+    for name in ("best.pt", "last.pt"):  # written by the session's detector-train process
+        assert type(safeload.safe_load(smoke.run / "weights" / name)["model"]).__name__ == "DetectionModel"
+        assert safeload.LOADS[-1] == (str(smoke.run / "weights" / name), "safe")
     run = tmp_path / "run"
-    shutil.copytree(smoke_run.dir, run, symlinks=True)
+    shutil.copytree(smoke.run, run, symlinks=True)
     marker = tmp_path / "pwned"
     best = run / "weights" / "best.pt"
     _evil_copy(safeload.safe_load(best), best, Payload(marker))
@@ -148,11 +146,11 @@ def test_a_runs_checkpoints_load_safely_and_an_evil_best_pt_is_not_exported(smok
 
 
 @pytest.mark.slow
-def test_only_bytes_the_trainer_wrote_here_skip_the_weights_only_pass(smoke_run, tmp_path):
+def test_only_bytes_the_trainer_wrote_here_skip_the_weights_only_pass(smoke, tmp_path):
     from ultralytics.engine import trainer
 
     last = tmp_path / "last.pt"
-    shutil.copy(smoke_run.dir / "weights" / "last.pt", last)
+    shutil.copy(smoke.run / "weights" / "last.pt", last)
     safeload.OWN.clear()
     trainer.strip_optimizer(last)  # Ultralytics' own writer, as final_eval calls it
     ckpt = safeload.safe_load(last)
