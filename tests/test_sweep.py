@@ -24,7 +24,7 @@ from detector.errors import DetectorError
 from detector.sweep import run as sweep
 from detector.sweep import space as search_space
 
-TINY = ["debug=smoke", "train.epochs=1"]  # 64 px, batch 8, one epoch: ~3 s a trial on 2 cores
+TINY = ["debug=smoke", "train.epochs=1"]  # 64 px, batch 16, one epoch: ~3 s a trial on 2 cores
 QUIET = ["sweep.plots=false", "sweep.compare=false"]  # for the studies that check neither (~6 s a worker)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SWEEP = "import sys; from detector.cli import sweep; sys.argv[0] = 'detector-sweep'; sweep()"

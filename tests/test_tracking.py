@@ -124,7 +124,7 @@ def test_wandb_run_records_the_whole_run(smoke):
     assert rec.exit_code == 0
     assert rec.run.display_name == str(run_dir.relative_to(runs)) and list(rec.run.tags) == ["smoke"]
     # The config, nested as Hydra composed it, plus the resolved facts.
-    assert rec.config["train"] == {"epochs": 2, "imgsz": 64, "batch": 8, "plots": True}
+    assert rec.config["train"] == {"epochs": 2, "imgsz": 64, "plots": True}
     assert rec.config["model"]["arch"] == "yolo11n.yaml" and rec.config["logger"]["backend"] == "wandb"
     facts = rec.config["resolved"]
     assert facts["pretrained_source"] == summary["pretrained_source"]

@@ -62,7 +62,7 @@ def test_two_stage_freezes_the_backbone_then_trains_all_at_a_lower_lr_with_its_e
     assert s1["frozen_params"] > 0 and s1["trainable_params"] > 0
 
     # Ultralytics' EMA, in each stage, follows decay * (1 - exp(-updates / tau)), not its own schedule
-    assert [e[0] for e in emas] == [1, 1]  # 8 batches of 8 images, one optimizer step per 64 (nbs)
+    assert [e[0] for e in emas] == [1, 1]  # 4 batches of 16 images, one optimizer step per 64 (nbs)
     for updates, decay in emas:
         assert decay == pytest.approx(0.9 * (1 - math.exp(-updates / 1))) and decay > 0.5
         assert ema.schedule(0.9999, 2000)(updates) < 0.01  # Ultralytics' own would be near 0 here
