@@ -4,7 +4,6 @@ lrs by layer, sampler and W&B record, and a bad resume is refused before anythin
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 from collections import Counter
@@ -17,6 +16,7 @@ from helpers.wandb_records import OfflineRun, offline_runs
 from omegaconf import OmegaConf
 
 from detector import safeload
+from detector.io import sha256
 from detector.train import balance
 
 
@@ -69,7 +69,7 @@ def test_resume_finishes_the_run_with_its_pipeline_lr_split_sampler_and_wandb(
         base.default_callbacks, "on_train_end", [*base.default_callbacks["on_train_end"], record]
     )
     # the trainer's own writes were remembered; a resume runs in a later process, which knows none
-    assert hashlib.sha256((run_dir / "weights" / "last.pt").read_bytes()).hexdigest() in safeload.OWN
+    assert sha256(run_dir / "weights" / "last.pt") in safeload.OWN
     safeload.OWN.clear()
     safeload.LOADS.clear()
     wandb.teardown()  # the interrupted run's W&B process, as its exit would

@@ -5,7 +5,8 @@ allowlist of the classes a YOLO checkpoint holds, guarded so that none of their 
 """
 
 from detector.safeload.errors import CheckpointError, CorruptCheckpointError, UnsafeCheckpointError
-from detector.safeload.loader import LOADS, OWN, is_trusted, recording, remember, safe_load, trust, trusting
+from detector.safeload.loader import LOADS, is_trusted, safe_load, trust, trusting
+from detector.safeload.own import OWN, recording, remember
 
 __all__ = [
     "LOADS",

@@ -8,9 +8,8 @@ Ultralytics would later turn into code: a model YAML whose ``activation`` ``pars
 ``eval()``, and a dataset URL in the training arguments whose ``download:`` script ``val()`` would run.
 
 A file the user trusts can be loaded the old way, loudly: :func:`trusting` marks it for the process.
-A checkpoint that Ultralytics' trainer wrote in this very process (:func:`recording`) is loaded from
-the bytes read once and matched by sha256 against what it wrote: unpickling exactly what this process
-pickled runs nothing it did not hold already, and it is 3 to 4 times faster than the weights-only pass.
+A checkpoint that Ultralytics' trainer wrote in this very process is loaded in full from the bytes it
+wrote, matched by sha256 (:mod:`detector.safeload.own`).
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ from __future__ import annotations
 import ast
 import collections
 import contextlib
-import hashlib
-import io
 import logging
 import os
 import pickle
@@ -32,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.io import sha256
-from detector.safeload import allowlist
+from detector.safeload import allowlist, own
 from detector.safeload.errors import CheckpointError, CorruptCheckpointError, UnsafeCheckpointError
 
 log = logging.getLogger(__name__)
@@ -41,9 +38,6 @@ LOADS: collections.deque = collections.deque(
     maxlen=200
 )  # (path, "safe" | "own" | "trusted" | "refused"), newest last
 _TRUSTED: set[str] = set()  # real paths the user chose to trust, for the process
-OWN: collections.OrderedDict[str, None] = collections.OrderedDict()  # sha256 of checkpoints written here
-_OWN_MAX = 64  # newest kept: a run's last.pt and best.pt are among the last few writes
-_RECORDING = threading.local()
 _LOCK = threading.RLock()
 _UNSAFE = re.compile(r"GLOBAL (\S+) was not an allowed global|GLOBAL (\S+) whose module (\S+) is blocked")
 DATA_REMOVED = "data-url-removed-by-detector.yaml"  # a dataset URL from a checkpoint is never fetched
@@ -72,49 +66,6 @@ def is_trusted(path: str | Path) -> bool:
     return os.path.realpath(path) in _TRUSTED
 
 
-@contextlib.contextmanager
-def recording() -> Iterator[None]:
-    """While Ultralytics' trainer writes its own checkpoints (``save_model``, ``strip_optimizer``):
-    :func:`remember` notes what ``torch.save`` wrote. Nothing written outside such a block counts."""
-    _RECORDING.depth = getattr(_RECORDING, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _RECORDING.depth -= 1
-
-
-def remember(f: Any) -> None:
-    """After ``torch.save(obj, f)`` inside :func:`recording`: note the sha256 of the bytes written
-    (a buffer's content, or the file read back at once)."""
-    if not getattr(_RECORDING, "depth", 0):
-        return
-    if isinstance(f, io.BytesIO):
-        data = f.getvalue()
-    elif isinstance(f, str | os.PathLike) and os.path.isfile(f):
-        with open(f, "rb") as fh:
-            data = fh.read()
-    else:
-        return
-    with _LOCK:
-        OWN[hashlib.sha256(data).hexdigest()] = None
-        while len(OWN) > _OWN_MAX:
-            OWN.popitem(last=False)
-
-
-def _own(path: str, map_location: Any, kwargs: dict) -> Any:
-    """The checkpoint, when the file holds exactly bytes this process wrote (else None)."""
-    import torch
-
-    with open(path, "rb") as f:
-        data = f.read()
-    if hashlib.sha256(data).hexdigest() not in OWN:
-        return None
-    for key in ("weights_only", "pickle_module"):
-        kwargs.pop(key, None)
-    ckpt = torch.load(io.BytesIO(data), map_location=map_location, weights_only=False, **kwargs)
-    return check_content(ckpt, path)
-
-
 def safe_load(path: str | Path, map_location: Any = "cpu", **kwargs: Any) -> Any:
     """Load a checkpoint without running code from it (or trusted, if :func:`trusting` said so).
 
@@ -129,10 +80,9 @@ def safe_load(path: str | Path, map_location: Any = "cpu", **kwargs: Any) -> Any
         LOADS.append((path, "trusted"))
         return _trusted_load(path, map_location, **kwargs)
     try:
-        ckpt = _own(path, map_location, kwargs) if OWN else None
+        ckpt = own.load(path, map_location, kwargs)
         how = "safe" if ckpt is None else "own"
-        if ckpt is None:
-            ckpt = _load(path, map_location, **kwargs)
+        ckpt = _load(path, map_location, **kwargs) if ckpt is None else check_content(ckpt, path)
     except CheckpointError:
         LOADS.append((path, "refused"))
         raise
