@@ -57,7 +57,7 @@ def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def sha256_bytes(data: bytes) -> str:
+def sha256_bytes(data: bytes | memoryview) -> str:
     """Hex sha256 of bytes in memory: what :func:`sha256` gives for a file that holds them."""
     return hashlib.sha256(data).hexdigest()
 

@@ -42,14 +42,15 @@ def remember(f: Any) -> None:
     if not getattr(_RECORDING, "depth", 0):
         return
     if isinstance(f, io.BytesIO):
-        data = f.getvalue()
+        with f.getbuffer() as view:  # no copy: a checkpoint with its optimizer can be hundreds of MB
+            digest = sha256_bytes(view)
     elif isinstance(f, str | os.PathLike) and os.path.isfile(f):
         with open(f, "rb") as fh:
-            data = fh.read()
+            digest = sha256_bytes(fh.read())
     else:
         return
     with _LOCK:
-        OWN[sha256_bytes(data)] = None
+        OWN[digest] = None
         while len(OWN) > _MAX:
             OWN.popitem(last=False)
 
