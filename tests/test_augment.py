@@ -237,18 +237,20 @@ def test_preview_png_shows_augmented_images_with_boxes(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_run_dataloader_applies_the_configured_transforms(tmp_path):
-    """InvertImg at p=1 with every Ultralytics augmentation off: each training image must be 255 - image."""
+    """InvertImg at p=1 with every Ultralytics augmentation off: each training image must be 255 - image.
+    (What the summary records of a pipeline is checked on the resumed run in test_resume.)"""
     from detector.train.run import run
 
     seen: dict = {}
 
-    def inspect_loader(trainer) -> None:
+    def inspect_loader(trainer) -> None:  # the dataloader is all this needs: no training
         ds = trainer.train_loader.dataset
         seen["pipeline"] = augment.applied(ds)
         for i in range(3):
             item = ds[i]["img"].numpy().transpose(1, 2, 0)  # CHW RGB tensor -> HWC
             plain = ds.load_image(i)[0][..., ::-1]  # the resized image before any transform, BGR -> RGB
             seen.setdefault("inverted", []).append(np.array_equal(item, 255 - plain))
+        raise Interrupted
 
     off = ["mosaic", "fliplr", "flipud", "hsv_h", "hsv_s", "hsv_v", "scale", "translate"]
     cfg = compose(
@@ -256,15 +258,12 @@ def test_smoke_run_dataloader_applies_the_configured_transforms(tmp_path):
         "augment.transforms=[{_target_:albumentations.InvertImg,p:1.0}]",
         *(f"train.{k}=0" for k in off),
     )
-    summary = run(cfg, tmp_path / "run", callbacks=[{"on_pretrain_routine_end": inspect_loader}])
+    with pytest.raises(Interrupted):
+        run(cfg, tmp_path / "run", callbacks=[{"on_pretrain_routine_end": inspect_loader}])
 
     pipe = seen["pipeline"]
     assert [(type(t).__name__, t.p) for t in pipe.transforms] == [("InvertImg", 1.0)]
     assert seen["inverted"] == [True, True, True], "the dataloader's images were not inverted"
-    recorded = summary["augment"]
-    assert recorded["configured"]["transform"]["transforms"] == recorded["applied"]["transform"]["transforms"]
-    assert recorded["applied"]["transform"]["transforms"][0]["__class_fullname__"] == "InvertImg"
-    assert "augmentations" not in summary["stages"][0]["train"]  # recorded once, as A.to_dict, not as repr
 
 
 @pytest.mark.slow

@@ -102,6 +102,7 @@ def test_resume_finishes_the_run_with_its_pipeline_lr_split_sampler_and_wandb(
         "RandomRotate90",
     ]
     assert applied["bbox_params"]["format"] == "yolo"
+    assert "augmentations" not in summary["stages"][0]["train"]  # recorded once, as A.to_dict, not as repr
 
     # the lr split: Adam moments came back from the checkpoint into the split groups
     assert resumed["state"] > 0
