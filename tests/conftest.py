@@ -105,7 +105,7 @@ def _work_in_tmp_path(tmp_path, monkeypatch):
 
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
-    """W&B offline, with its own caches in tmp_path: nothing of these tests lands in ~."""
+    """W&B offline, with its own caches in the test's tmp_path (returned): nothing of it lands in ~."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     for var, sub in (("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config")):
         monkeypatch.setenv(var, str(tmp_path / "wandb-home" / sub))
