@@ -79,6 +79,8 @@ def safe_load(path: str | Path, map_location: Any = "cpu", **kwargs: Any) -> Any
     if is_trusted(path):
         LOADS.append((path, "trusted"))
         return _trusted_load(path, map_location, **kwargs)
+    for key in ("weights_only", "pickle_module"):  # how to unpickle is decided here, not by the caller
+        kwargs.pop(key, None)
     try:
         ckpt = own.load(path, map_location, kwargs)
         how = "safe" if ckpt is None else "own"
@@ -184,8 +186,6 @@ def _load(path: str, map_location: Any, **kwargs: Any) -> Any:
     if names and (bad := names - set(allowlist.ALLOWLIST)):
         raise UnsafeCheckpointError(path, bad)
     entries = allowlist.entries_for(sorted(names) if names is not None else allowlist.ALLOWLIST, path)
-    for key in ("weights_only", "pickle_module"):
-        kwargs.pop(key, None)
     try:
         with _exactly(entries):
             ckpt = torch.load(path, map_location=map_location, weights_only=True, **kwargs)

@@ -20,7 +20,9 @@ from typing import Any
 
 from detector.io import sha256_bytes
 
-OWN: collections.OrderedDict[str, None] = collections.OrderedDict()  # sha256 of what was written, newest last
+OWN: collections.OrderedDict[str, int] = (
+    collections.OrderedDict()
+)  # sha256 -> size of what was written, newest last
 _MAX = 64  # a run's last.pt and best.pt are among the last few writes
 _RECORDING = threading.local()
 _LOCK = threading.Lock()
@@ -43,27 +45,29 @@ def remember(f: Any) -> None:
         return
     if isinstance(f, io.BytesIO):
         with f.getbuffer() as view:  # no copy: a checkpoint with its optimizer can be hundreds of MB
-            digest = sha256_bytes(view)
+            digest, size = sha256_bytes(view), view.nbytes
     elif isinstance(f, str | os.PathLike) and os.path.isfile(f):
         with open(f, "rb") as fh:
-            digest = sha256_bytes(fh.read())
+            data = fh.read()
+        digest, size = sha256_bytes(data), len(data)
     else:
         return
     with _LOCK:
-        OWN[digest] = None
+        OWN[digest] = size
         while len(OWN) > _MAX:
             OWN.popitem(last=False)
 
 
 def load(path: str, map_location: Any, kwargs: dict) -> Any:
-    """The unpickled file when it holds exactly bytes this process wrote, else None (nothing loaded)."""
-    if not OWN:
-        return None
+    """The unpickled file when it holds exactly bytes this process wrote, else None (nothing loaded).
+    A file of a size never written here is not even read."""
+    with _LOCK:
+        if os.path.getsize(path) not in OWN.values():
+            return None
     with open(path, "rb") as f:
         data = f.read()
     if sha256_bytes(data) not in OWN:
         return None
     import torch
 
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("weights_only", "pickle_module")}
     return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False, **kwargs)
